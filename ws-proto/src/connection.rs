@@ -1,0 +1,573 @@
+//! The connection state machine: the close handshake, keepalive and the timers that bound them.
+//!
+//! The phases and their exits (RFC 6455 section 7; `DESIGN.md`'s close table):
+//!
+//! ```text
+//!            close()                      peer Close                     EOF / timer
+//!  Open ──────────────────> CloseSent ──────────────────> [server] Closed
+//!    │                          │                         [client] AwaitingServerEof ──> Closed
+//!    │ peer Close: echo it      │ close_timeout, EOF              (client_eof_timeout)
+//!    ├──> [server] Closed       └──> Closed (unclean)
+//!    ├──> [client] AwaitingServerEof
+//!    │ protocol error: send Close(code)
+//!    ├──> [server] Closed
+//!    ├──> [client] Failed ──(server's EOF or close_timeout)──> Closed
+//!    │ keepalive timeout: send Close(1011)
+//!    └──> Closed (dead peer)          terminate() or transport error: any phase ──> Closed
+//! ```
+//!
+//! The server never waits for the client's FIN: once a Close went each way it shuts down its write
+//! side and closes the socket (RFC 6455 section 7.1.1). A client waits for the server's FIN,
+//! bounded by `client_eof_timeout`.
+
+use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::error::{CommandError, ProtocolError};
+use crate::event::{Action, Closed, Event, Initiator, MessageKind, Outcome};
+use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
+use crate::mask::{MaskSource, NoMask};
+use crate::output::OutputQueue;
+use crate::reader::{Incoming, Reader};
+use crate::state::{Role, State};
+use crate::utf8::Utf8Validator;
+use crate::{Config, Instant};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// Where the connection is in its life; each phase owns the timer that bounds it.
+#[derive(Debug)]
+enum Phase {
+    /// Messages flow both ways; keepalive runs.
+    Open(Keepalive),
+    /// We sent Close; waiting for the peer's, until `deadline`.
+    CloseSent { deadline: Instant },
+    /// Client only: a Close went each way; waiting for the server to end TCP, until `deadline`.
+    AwaitingServerEof { deadline: Instant },
+    /// Client only: the server broke the protocol and we sent Close; input is ignored while we
+    /// wait for the server to end TCP, until `deadline`.
+    Failed {
+        error: ProtocolError,
+        deadline: Instant,
+    },
+    /// The socket is released and `Closed` emitted.
+    Closed,
+}
+
+/// Keepalive: a Ping every `interval`, declared dead if one goes unanswered for `timeout`.
+#[derive(Debug)]
+struct Keepalive {
+    /// When to send the next Ping (`None`: keepalive off, or a Ping is outstanding).
+    next_ping: Option<Instant>,
+    /// The outstanding Ping, if any.
+    outstanding: Option<OutstandingPing>,
+    /// Ping payloads are a counter, so a Pong can be matched to its Ping.
+    counter: u32,
+}
+
+impl Keepalive {
+    /// Records a Ping sent at `now` and returns its payload.
+    fn start_ping(&mut self, now: Instant, timeout: core::time::Duration) -> [u8; 4] {
+        self.counter = self.counter.wrapping_add(1);
+        let payload = self.counter.to_be_bytes();
+        self.next_ping = None;
+        self.outstanding = Some(OutstandingPing {
+            payload,
+            sent_at: now,
+            deadline: now + timeout,
+        });
+        payload
+    }
+
+    /// A Pong arrived: if it answers the outstanding Ping, schedule the next one an interval after
+    /// that Ping was sent (and not in the past). Unsolicited Pongs change nothing.
+    fn pong_received(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        interval: Option<core::time::Duration>,
+    ) {
+        if let Some(ping) = &self.outstanding {
+            if payload == ping.payload {
+                self.next_ping = interval.map(|interval| (ping.sent_at + interval).max(now));
+                self.outstanding = None;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OutstandingPing {
+    payload: [u8; 4],
+    sent_at: Instant,
+    deadline: Instant,
+}
+
+/// A fragmented message we are sending.
+#[derive(Debug)]
+struct OutgoingMessage {
+    kind: MessageKind,
+    utf8: Utf8Validator,
+}
+
+/// A WebSocket connection after the opening handshake: a pure state machine.
+///
+/// The methods fall in four groups:
+/// - **getters**: [`state`](Self::state), [`role`](Self::role),
+///   [`buffered_amount`](Self::buffered_amount), [`receive_buffered`](Self::receive_buffered),
+///   [`close_sent`](Self::close_sent), [`close_received`](Self::close_received);
+/// - **handlers**, for what happened on the socket and the clock:
+///   [`handle_read`](Self::handle_read), [`handle_eof`](Self::handle_eof),
+///   [`handle_timeout`](Self::handle_timeout), [`handle_written`](Self::handle_written),
+///   [`handle_transport_error`](Self::handle_transport_error). They never fail: a misbehaving peer
+///   makes the connection close with the right code and report why in [`Event::Closed`];
+/// - **commands**, for what the application wants: [`send_text`](Self::send_text),
+///   [`send_binary`](Self::send_binary), [`send_fragment`](Self::send_fragment),
+///   [`send_ping`](Self::send_ping), [`send_pong`](Self::send_pong), [`close`](Self::close),
+///   [`terminate`](Self::terminate). Local misuse returns a [`CommandError`] and queues nothing;
+/// - **outputs**: drain [`poll`](Self::poll) until `None` after every handler or command, then
+///   arm a timer at [`poll_timeout`](Self::poll_timeout).
+pub struct Connection {
+    role: Role,
+    config: Config,
+    phase: Phase,
+    reader: Reader,
+    out: OutputQueue,
+    masks: Box<dyn MaskSource + Send>,
+    outgoing: Option<OutgoingMessage>,
+    sent_close: Option<CloseFrame>,
+    received_close: Option<CloseFrame>,
+    initiator: Initiator,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("phase", &self.phase)
+            .field("buffered_amount", &self.buffered_amount())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection in the Open state, for `role`, starting at `now`.
+    ///
+    /// This is also the way in for upgrades done elsewhere (an HTTP server that already answered
+    /// 101, or WebSocket over HTTP/2). `masks` supplies client masking keys; a server never uses it.
+    pub fn new(
+        role: Role,
+        now: Instant,
+        config: Config,
+        masks: impl MaskSource + Send + 'static,
+    ) -> Connection {
+        let keepalive = Keepalive {
+            next_ping: config.keepalive().map(|interval| now + interval),
+            outstanding: None,
+            counter: 0,
+        };
+        Connection {
+            role,
+            reader: Reader::new(role, &config),
+            config,
+            phase: Phase::Open(keepalive),
+            out: OutputQueue::default(),
+            masks: Box::new(masks),
+            outgoing: None,
+            sent_close: None,
+            received_close: None,
+            initiator: Initiator::Neither,
+        }
+    }
+
+    /// A server-side connection (servers never mask).
+    pub fn server(now: Instant, config: Config) -> Connection {
+        Connection::new(Role::Server, now, config, NoMask)
+    }
+
+    /// A client-side connection; `masks` must be unpredictable on a real network (see [`MaskSource`]).
+    pub fn client(
+        now: Instant,
+        config: Config,
+        masks: impl MaskSource + Send + 'static,
+    ) -> Connection {
+        Connection::new(Role::Client, now, config, masks)
+    }
+
+    // ----- getters -----
+
+    /// Open, Closing or Closed (a `Connection` starts Open; see [`State::Connecting`]).
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Open(_) => State::Open,
+            Phase::CloseSent { .. } | Phase::AwaitingServerEof { .. } | Phase::Failed { .. } => {
+                State::Closing
+            }
+            Phase::Closed => State::Closed,
+        }
+    }
+
+    /// Client or server.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration this connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Output bytes not yet written: queued in the connection, or handed out by [`poll`](Self::poll)
+    /// and not yet reported through [`handle_written`](Self::handle_written). Use it for write
+    /// backpressure (stop reading or sending above a high-water mark).
+    pub fn buffered_amount(&self) -> usize {
+        self.out.buffered_amount()
+    }
+
+    /// Bytes held for incoming frames and messages not yet complete (bounded by the limits).
+    pub fn receive_buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
+    /// The Close frame we sent, if any.
+    pub fn close_sent(&self) -> Option<&CloseFrame> {
+        self.sent_close.as_ref()
+    }
+
+    /// The Close frame we received, if any.
+    pub fn close_received(&self) -> Option<&CloseFrame> {
+        self.received_close.as_ref()
+    }
+
+    // ----- handlers -----
+
+    /// Bytes read from the socket.
+    pub fn handle_read(&mut self, now: Instant, mut data: &[u8]) {
+        while !data.is_empty() && self.is_reading() {
+            let (used, result) = self.reader.read(data);
+            data = data.get(used..).unwrap_or_default();
+            match result {
+                Ok(Some(item)) => self.on_incoming(now, item),
+                Ok(None) => {}
+                Err(error) => self.fail(now, error),
+            }
+        }
+    }
+
+    /// The peer ended its side of the transport (TCP FIN, `read` returned 0).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        let outcome = match self.phase {
+            Phase::Open(_) | Phase::CloseSent { .. } => Outcome::UnexpectedEof,
+            Phase::AwaitingServerEof { .. } => Outcome::Clean,
+            Phase::Failed { error, .. } => Outcome::ProtocolError(error),
+            Phase::Closed => return,
+        };
+        self.release(outcome);
+    }
+
+    /// Time has passed: fire every timer due at `now`. Spurious calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let outcome = match &mut self.phase {
+            Phase::Open(keepalive) => {
+                match &keepalive.outstanding {
+                    Some(ping) if now >= ping.deadline => self.dead_peer(),
+                    None if keepalive.next_ping.is_some_and(|at| now >= at) => {
+                        let payload = keepalive.start_ping(now, self.config.keepalive_timeout);
+                        self.frame(OpCode::Ping, &payload);
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            Phase::CloseSent { deadline } if now >= *deadline => Outcome::CloseTimeout,
+            Phase::AwaitingServerEof { deadline } if now >= *deadline => Outcome::EofTimeout,
+            Phase::Failed { error, deadline } if now >= *deadline => Outcome::ProtocolError(*error),
+            _ => return,
+        };
+        self.release(outcome);
+    }
+
+    /// The driver wrote `n` bytes of what [`poll`](Self::poll) handed out (only feeds
+    /// [`buffered_amount`](Self::buffered_amount)).
+    pub fn handle_written(&mut self, n: usize) {
+        self.out.written(n);
+    }
+
+    /// Reading or writing the socket failed (reset, broken pipe): the connection is over.
+    pub fn handle_transport_error(&mut self, _now: Instant) {
+        if !matches!(self.phase, Phase::Closed) {
+            self.out.discard_unsent();
+            self.release(Outcome::TransportError);
+        }
+    }
+
+    // ----- commands -----
+
+    /// Sends a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), CommandError> {
+        self.send_message(OpCode::Text, text.as_bytes())
+    }
+
+    /// Sends a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), CommandError> {
+        self.send_message(OpCode::Binary, data)
+    }
+
+    /// Sends one fragment of a message; the first fragment's `kind` starts the message, `fin`
+    /// ends it. Text fragments may split code points, but together must be valid UTF-8.
+    /// Control frames and `close()` may be interleaved; whole messages may not.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), CommandError> {
+        self.check_open()?;
+        let (opcode, mut utf8) = match &self.outgoing {
+            Some(message) if message.kind != kind => {
+                return Err(CommandError::FragmentKindMismatch {
+                    in_progress: message.kind,
+                })
+            }
+            Some(message) => (OpCode::Continuation, message.utf8.clone()),
+            None => (opcode_of(kind), Utf8Validator::new()),
+        };
+        if kind == MessageKind::Text {
+            utf8.feed(data).map_err(|_| CommandError::InvalidUtf8)?;
+            if fin && !utf8.is_complete() {
+                return Err(CommandError::InvalidUtf8);
+            }
+        }
+        self.outgoing = (!fin).then_some(OutgoingMessage { kind, utf8 });
+        let mask = self.mask();
+        self.out.frame(fin, opcode, mask, data);
+        Ok(())
+    }
+
+    /// Sends a Ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), CommandError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Sends a Pong (payload at most 125 bytes); an unsolicited Pong is a valid heartbeat.
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), CommandError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the close handshake: sends Close(`code`, `reason`) and waits for the peer's Close,
+    /// at most `close_timeout` after `now`. Messages that arrive meanwhile are still delivered.
+    ///
+    /// Calling it again while closing or closed does nothing. `code` must be one that may be
+    /// sent ([`CloseCode::is_valid_on_wire`]) and `reason` at most 123 bytes.
+    pub fn close(
+        &mut self,
+        now: Instant,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), CommandError> {
+        if !code.is_valid_on_wire() {
+            return Err(CommandError::InvalidCloseCode(code));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(CommandError::CloseReasonTooLong(reason.len()));
+        }
+        if let Phase::Open(_) = self.phase {
+            self.initiator = Initiator::Local;
+            self.send_close(CloseFrame::new(code, reason));
+            self.phase = Phase::CloseSent {
+                deadline: now + self.config.close_timeout,
+            };
+        }
+        Ok(())
+    }
+
+    /// Drops the connection at once, in any state: unsent frames are discarded, the socket is
+    /// closed and `Closed` reports 1006, not clean, [`Outcome::Terminated`]. Events already queued
+    /// (messages received before) are still delivered first.
+    pub fn terminate(&mut self) {
+        if !matches!(self.phase, Phase::Closed) {
+            self.out.discard_unsent();
+            self.release(Outcome::Terminated);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next action, appending any bytes to transmit to `buf`. Call until it returns `None`.
+    pub fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Action> {
+        self.out.poll(buf)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` if no timer runs.
+    /// After `handle_timeout(now)` it is never earlier than `now` (unless a zero timeout is set).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Open(keepalive) => match &keepalive.outstanding {
+                Some(ping) => Some(ping.deadline),
+                None => keepalive.next_ping,
+            },
+            Phase::CloseSent { deadline }
+            | Phase::AwaitingServerEof { deadline }
+            | Phase::Failed { deadline, .. } => Some(*deadline),
+            Phase::Closed => None,
+        }
+    }
+
+    // ----- internals -----
+
+    /// Whether incoming bytes are still parsed: not after the peer's Close, a failure, or the end.
+    fn is_reading(&self) -> bool {
+        matches!(self.phase, Phase::Open(_) | Phase::CloseSent { .. })
+    }
+
+    fn check_open(&self) -> Result<(), CommandError> {
+        match self.phase {
+            Phase::Open(_) => Ok(()),
+            _ => Err(CommandError::NotOpen(self.state())),
+        }
+    }
+
+    fn mask(&mut self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Client => Some(self.masks.next_mask()),
+            Role::Server => None,
+        }
+    }
+
+    fn frame(&mut self, opcode: OpCode, payload: &[u8]) {
+        let mask = self.mask();
+        self.out.frame(true, opcode, mask, payload);
+    }
+
+    fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), CommandError> {
+        self.check_open()?;
+        if self.outgoing.is_some() {
+            return Err(CommandError::FragmentedMessageInProgress);
+        }
+        self.frame(opcode, data);
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), CommandError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(CommandError::ControlPayloadTooLong(payload.len()));
+        }
+        self.frame(opcode, payload);
+        Ok(())
+    }
+
+    fn send_close(&mut self, frame: CloseFrame) {
+        self.frame(OpCode::Close, &frame.payload());
+        self.sent_close = Some(frame);
+        self.outgoing = None;
+    }
+
+    fn on_incoming(&mut self, now: Instant, item: Incoming) {
+        match item {
+            Incoming::Text(text) => self.out.event(Event::Text(text)),
+            Incoming::Binary(data) => self.out.event(Event::Binary(data)),
+            Incoming::Fragment(fragment) => self.out.event(Event::Fragment(fragment)),
+            Incoming::Ping(payload) => {
+                // After our Close, nothing more may be sent, Pongs included.
+                if self.config.auto_pong && matches!(self.phase, Phase::Open(_)) {
+                    self.frame(OpCode::Pong, &payload);
+                }
+                self.out.event(Event::Ping(payload));
+            }
+            Incoming::Pong(payload) => {
+                if let Phase::Open(keepalive) = &mut self.phase {
+                    keepalive.pong_received(now, &payload, self.config.keepalive());
+                }
+                self.out.event(Event::Pong(payload));
+            }
+            Incoming::Close(frame) => self.on_peer_close(now, frame),
+        }
+    }
+
+    /// The peer's Close arrived (we are Open or CloseSent): the close handshake is complete once
+    /// we have answered it.
+    fn on_peer_close(&mut self, now: Instant, frame: CloseFrame) {
+        self.received_close = Some(frame.clone());
+        self.out.event(Event::CloseReceived(frame.clone()));
+        if let Phase::Open(_) = self.phase {
+            self.initiator = Initiator::Remote;
+            // Echo the code (RFC 6455 section 5.5.1) and the reason, as Python websockets does.
+            self.send_close(frame);
+        }
+        match self.role {
+            Role::Server => {
+                self.out.shutdown_write();
+                self.release(Outcome::Clean);
+            }
+            Role::Client => {
+                // Nothing more to write: let the server's kernel see our FIN now rather than
+                // holding its side in FIN_WAIT_2.
+                self.out.shutdown_write();
+                self.phase = Phase::AwaitingServerEof {
+                    deadline: now + self.config.client_eof_timeout,
+                };
+            }
+        }
+    }
+
+    /// The peer broke the protocol: send the matching Close (if we still may) and end.
+    fn fail(&mut self, now: Instant, error: ProtocolError) {
+        let deadline = match self.phase {
+            Phase::Open(_) => {
+                self.initiator = Initiator::Local;
+                self.send_close(CloseFrame::new(error.close_code(), error.reason()));
+                now + self.config.close_timeout
+            }
+            Phase::CloseSent { deadline } => deadline,
+            _ => return,
+        };
+        match self.role {
+            Role::Server => {
+                self.out.shutdown_write();
+                self.release(Outcome::ProtocolError(error));
+            }
+            Role::Client => self.phase = Phase::Failed { error, deadline },
+        }
+    }
+
+    /// A keepalive Ping went unanswered: tell the peer why (best effort) and release at once;
+    /// waiting for a Close back from a dead peer would only hold the socket.
+    fn dead_peer(&mut self) {
+        self.initiator = Initiator::Local;
+        self.send_close(CloseFrame::new(
+            CloseCode::INTERNAL_ERROR,
+            "keepalive ping timeout",
+        ));
+        self.release(Outcome::DeadPeer);
+    }
+
+    /// Closes the socket and reports `Closed`, exactly once.
+    fn release(&mut self, outcome: Outcome) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.out.close_socket();
+        let terminated = outcome == Outcome::Terminated;
+        let received = self.received_close.clone();
+        let (code, reason) = match (&received, terminated) {
+            (Some(frame), false) => (frame.code, frame.reason.clone()),
+            _ => (CloseCode::ABNORMAL, Default::default()),
+        };
+        self.out.event(Event::Closed(Closed {
+            code,
+            reason,
+            was_clean: !terminated && self.sent_close.is_some() && received.is_some(),
+            initiator: self.initiator,
+            outcome,
+            sent: self.sent_close.clone(),
+            received,
+        }));
+    }
+}
+
+fn opcode_of(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
+    }
+}

@@ -1,0 +1,100 @@
+//! The one ordered output queue: frames to write, socket actions and events.
+//!
+//! Order is the contract: a write-side shutdown comes after the last Close frame, `Closed` after
+//! the socket is released, every message before the `CloseReceived` that followed it on the wire.
+//! Consecutive frames are coalesced into one buffer so a driver makes one write for them.
+
+use crate::event::{Action, Event};
+use crate::frame::{encode_frame, OpCode};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+#[derive(Debug)]
+enum Output {
+    Bytes(Vec<u8>),
+    ShutdownWrite,
+    CloseSocket,
+    Event(Event),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OutputQueue {
+    items: VecDeque<Output>,
+    /// Bytes queued and not yet handed out by `poll`.
+    queued_bytes: usize,
+    /// Bytes handed out by `poll` and not yet reported written.
+    in_flight: usize,
+}
+
+impl OutputQueue {
+    /// Encodes a frame at the end of the queue.
+    pub(crate) fn frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        payload: &[u8],
+    ) {
+        let buf = match self.items.back_mut() {
+            Some(Output::Bytes(buf)) => buf,
+            _ => {
+                self.items.push_back(Output::Bytes(Vec::new()));
+                match self.items.back_mut() {
+                    Some(Output::Bytes(buf)) => buf,
+                    _ => return,
+                }
+            }
+        };
+        let before = buf.len();
+        encode_frame(buf, fin, 0, opcode, mask, payload);
+        self.queued_bytes += buf.len() - before;
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.items.push_back(Output::Event(event));
+    }
+
+    pub(crate) fn shutdown_write(&mut self) {
+        self.items.push_back(Output::ShutdownWrite);
+    }
+
+    pub(crate) fn close_socket(&mut self) {
+        self.items.push_back(Output::CloseSocket);
+    }
+
+    /// Drops frames not yet handed out and any pending shutdown (for `terminate()`); events stay.
+    pub(crate) fn discard_unsent(&mut self) {
+        self.items
+            .retain(|item| matches!(item, Output::Event(_) | Output::CloseSocket));
+        self.queued_bytes = 0;
+    }
+
+    /// Bytes queued or handed out but not reported written.
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.queued_bytes + self.in_flight
+    }
+
+    pub(crate) fn written(&mut self, n: usize) {
+        self.in_flight = self.in_flight.saturating_sub(n);
+    }
+
+    pub(crate) fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Action> {
+        Some(match self.items.pop_front()? {
+            Output::Bytes(mut bytes) => {
+                let n = bytes.len();
+                if buf.is_empty() {
+                    // Hand our buffer over instead of copying it.
+                    core::mem::swap(buf, &mut bytes);
+                } else {
+                    buf.extend_from_slice(&bytes);
+                }
+                self.queued_bytes = self.queued_bytes.saturating_sub(n);
+                self.in_flight += n;
+                Action::Transmit(n)
+            }
+            Output::ShutdownWrite => Action::ShutdownWrite,
+            Output::CloseSocket => Action::CloseSocket,
+            Output::Event(event) => Action::Event(event),
+        })
+    }
+}

@@ -1,0 +1,324 @@
+//! The receive path: bytes in, validated frames, assembled messages and control frames out.
+//!
+//! The reader keeps no unparsed input. A partial header waits in a 14-byte buffer; payload bytes
+//! are unmasked and appended to the message (or control frame) they belong to as they arrive, and
+//! text is UTF-8-checked on the spot. So memory grows only with payload actually received, and
+//! never past the limits, which are checked from each header before its payload is accepted.
+
+use crate::close::{CloseFrame, ClosePayloadError};
+use crate::error::ProtocolError;
+use crate::event::{Fragment, MessageKind};
+use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+use crate::state::Role;
+use crate::utf8::Utf8Validator;
+use crate::Config;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// A complete unit of input for the connection to act on.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Text(String),
+    Binary(Bytes),
+    Fragment(Fragment),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(CloseFrame),
+}
+
+/// The frame whose payload is being received.
+#[derive(Debug)]
+struct FrameInProgress {
+    header: FrameHeader,
+    /// Payload bytes received so far.
+    received: u64,
+}
+
+/// A data message whose frames are being received.
+#[derive(Debug)]
+struct MessageInProgress {
+    kind: MessageKind,
+    /// The payload so far: the whole message, or in streaming mode the current frame.
+    buf: Vec<u8>,
+    /// Payload bytes of the whole message announced so far (for `max_message_size`).
+    size: u64,
+    /// `Some` for text.
+    utf8: Option<Utf8Validator>,
+    /// Streaming mode: whether a fragment of this message was delivered already.
+    delivered_any: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Reader {
+    role: Role,
+    max_frame_size: usize,
+    max_message_size: usize,
+    stream_fragments: bool,
+    /// Reserved bits a negotiated extension gave a meaning (none yet).
+    allowed_rsv: u8,
+    header: [u8; MAX_HEADER_LEN],
+    header_len: usize,
+    frame: Option<FrameInProgress>,
+    message: Option<MessageInProgress>,
+    control: Vec<u8>,
+}
+
+impl From<HeaderError> for ProtocolError {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::UnknownOpcode(op) => ProtocolError::UnknownOpcode(op),
+            HeaderError::LengthTopBitSet => ProtocolError::LengthTopBitSet,
+        }
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(role: Role, config: &Config) -> Self {
+        Reader {
+            role,
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            stream_fragments: config.stream_fragments,
+            allowed_rsv: 0,
+            header: [0; MAX_HEADER_LEN],
+            header_len: 0,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+        }
+    }
+
+    /// Bytes held for frames and messages not yet complete.
+    pub(crate) fn buffered(&self) -> usize {
+        self.header_len + self.control.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
+    }
+
+    /// Consumes input up to the end of the next complete item, or all of it.
+    ///
+    /// Returns how many bytes were used and the item completed, if any. After an error the reader
+    /// must not be used again (the connection stops reading).
+    pub(crate) fn read(
+        &mut self,
+        input: &[u8],
+    ) -> (usize, Result<Option<Incoming>, ProtocolError>) {
+        let mut pos = 0;
+        loop {
+            if self.frame.is_none() {
+                let (used, header) = self.take_header(&input[pos..]);
+                pos += used;
+                match header {
+                    Ok(Some(header)) => {
+                        if let Err(e) = self.start_frame(header) {
+                            return (pos, Err(e));
+                        }
+                    }
+                    Ok(None) => return (pos, Ok(None)),
+                    Err(e) => return (pos, Err(e)),
+                }
+            }
+            let Some(frame) = self.frame.as_mut() else {
+                return (pos, Ok(None));
+            };
+            let remaining = frame.header.payload_len - frame.received;
+            let available = input.len() - pos;
+            // `take` fits in usize: it is at most `available`.
+            let take = remaining.min(available as u64) as usize;
+            let chunk = &input[pos..pos + take];
+            pos += take;
+            if let Err(e) = self.take_payload(chunk) {
+                return (pos, Err(e));
+            }
+            let Some(frame) = self.frame.as_ref() else {
+                return (pos, Ok(None));
+            };
+            if frame.received < frame.header.payload_len {
+                return (pos, Ok(None));
+            }
+            match self.finish_frame() {
+                Ok(Some(item)) => return (pos, Ok(Some(item))),
+                Ok(None) if pos == input.len() => return (pos, Ok(None)),
+                Ok(None) => {}
+                Err(e) => return (pos, Err(e)),
+            }
+        }
+    }
+
+    /// Collects header bytes; decodes straight from `input` when the whole header is there.
+    fn take_header(&mut self, input: &[u8]) -> (usize, Result<Option<FrameHeader>, ProtocolError>) {
+        if self.header_len == 0 {
+            match FrameHeader::parse(input) {
+                Ok(Some((header, len))) => return (len, Ok(Some(header))),
+                Err(e) => return (0, Err(e.into())),
+                Ok(None) => {}
+            }
+        }
+        let mut used = 0;
+        loop {
+            let needed = if self.header_len < 2 {
+                2
+            } else {
+                FrameHeader::len_from_second_byte(self.header[1])
+            };
+            let take = (needed - self.header_len).min(input.len() - used);
+            self.header[self.header_len..self.header_len + take]
+                .copy_from_slice(&input[used..used + take]);
+            self.header_len += take;
+            used += take;
+            match FrameHeader::parse(&self.header[..self.header_len]) {
+                Ok(Some((header, _))) => {
+                    self.header_len = 0;
+                    return (used, Ok(Some(header)));
+                }
+                Err(e) => return (used, Err(e.into())),
+                Ok(None) if used == input.len() => return (used, Ok(None)),
+                Ok(None) => {}
+            }
+        }
+    }
+
+    /// Validates a header against the role, the message in progress and the limits.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBitsSet(header.rsv));
+        }
+        match (self.role, header.mask) {
+            (Role::Server, None) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, Some(_)) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if header.opcode.is_control() {
+            if !header.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if header.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
+            }
+            self.control.clear();
+        } else {
+            if header.payload_len > self.max_frame_size as u64 {
+                return Err(ProtocolError::FrameTooLarge {
+                    len: header.payload_len,
+                    max: self.max_frame_size,
+                });
+            }
+            let kind = match header.opcode {
+                OpCode::Text => Some(MessageKind::Text),
+                OpCode::Binary => Some(MessageKind::Binary),
+                _ => None,
+            };
+            match (kind, self.message.as_mut()) {
+                (Some(_), Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+                (None, None) => return Err(ProtocolError::UnexpectedContinuation),
+                (Some(kind), None) => {
+                    self.message = Some(MessageInProgress {
+                        kind,
+                        buf: Vec::new(),
+                        size: 0,
+                        utf8: (kind == MessageKind::Text).then(Utf8Validator::new),
+                        delivered_any: false,
+                    });
+                }
+                (None, Some(_)) => {}
+            }
+            if let Some(message) = self.message.as_mut() {
+                message.size = message.size.saturating_add(header.payload_len);
+                if message.size > self.max_message_size as u64 {
+                    return Err(ProtocolError::MessageTooLarge {
+                        len: message.size,
+                        max: self.max_message_size,
+                    });
+                }
+            }
+        }
+        self.frame = Some(FrameInProgress {
+            header,
+            received: 0,
+        });
+        Ok(())
+    }
+
+    /// Unmasks and stores payload bytes of the current frame; checks text as it arrives.
+    fn take_payload(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        let Some(frame) = self.frame.as_mut() else {
+            return Ok(());
+        };
+        let offset = (frame.received % 4) as usize;
+        frame.received += chunk.len() as u64;
+        let target = if frame.header.opcode.is_control() {
+            &mut self.control
+        } else if let Some(message) = self.message.as_mut() {
+            &mut message.buf
+        } else {
+            return Ok(());
+        };
+        let start = target.len();
+        target.extend_from_slice(chunk);
+        if let Some(mask) = frame.header.mask {
+            apply_mask(&mut target[start..], mask, offset);
+        }
+        if !frame.header.opcode.is_control() {
+            if let Some(message) = self.message.as_mut() {
+                if let Some(utf8) = message.utf8.as_mut() {
+                    utf8.feed(&message.buf[start..])
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The current frame's payload is complete: produce what it completes, if anything.
+    fn finish_frame(&mut self) -> Result<Option<Incoming>, ProtocolError> {
+        let Some(frame) = self.frame.take() else {
+            return Ok(None);
+        };
+        let header = frame.header;
+        if header.opcode.is_control() {
+            let payload = core::mem::take(&mut self.control);
+            return Ok(Some(match header.opcode {
+                OpCode::Ping => Incoming::Ping(Bytes::from(payload)),
+                OpCode::Pong => Incoming::Pong(Bytes::from(payload)),
+                _ => Incoming::Close(CloseFrame::parse(&payload).map_err(|e| match e {
+                    ClosePayloadError::Truncated => ProtocolError::TruncatedClosePayload,
+                    ClosePayloadError::InvalidCode(code) => ProtocolError::InvalidCloseCode(code),
+                    ClosePayloadError::InvalidReason => ProtocolError::InvalidCloseReason,
+                })?),
+            }));
+        }
+        if header.fin {
+            if let Some(utf8) = self.message.as_mut().and_then(|m| m.utf8.as_mut()) {
+                utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if self.stream_fragments {
+            let Some(message) = self.message.as_mut() else {
+                return Ok(None);
+            };
+            let fragment = Fragment {
+                kind: message.kind,
+                data: Bytes::from(core::mem::take(&mut message.buf)),
+                first: !message.delivered_any,
+                last: header.fin,
+            };
+            message.delivered_any = true;
+            if header.fin {
+                self.message = None;
+            }
+            return Ok(Some(Incoming::Fragment(fragment)));
+        }
+        if !header.fin {
+            return Ok(None);
+        }
+        let Some(message) = self.message.take() else {
+            return Ok(None);
+        };
+        Ok(Some(match message.kind {
+            MessageKind::Binary => Incoming::Binary(Bytes::from(message.buf)),
+            MessageKind::Text => Incoming::Text(
+                String::from_utf8(message.buf).map_err(|_| ProtocolError::InvalidUtf8)?,
+            ),
+        }))
+    }
+}
