@@ -1,0 +1,480 @@
+//! The receive and send paths: every frame form, reassembly, limits, UTF-8, and every framing
+//! violation, each input re-fed split at every offset and byte by byte.
+
+mod common;
+
+use common::*;
+use ws_proto::frame::{FrameHeader, OpCode};
+use ws_proto::{
+    Bytes, CloseCode, CommandError, Config, Event, Fragment, Instant, MessageKind, Outcome,
+    ProtocolError, Role, State,
+};
+
+fn server() -> ws_proto::Connection {
+    new_conn(Role::Server, no_keepalive())
+}
+
+fn client() -> ws_proto::Connection {
+    new_conn(Role::Client, no_keepalive())
+}
+
+fn with_limits(role: Role, max_frame: usize, max_message: usize) -> ws_proto::Connection {
+    let mut c = no_keepalive();
+    c.max_frame_size = max_frame;
+    c.max_message_size = max_message;
+    new_conn(role, c)
+}
+
+/// Asserts the trace is a failure with `error`, and that our Close carries its code.
+fn assert_failed(trace: &[Out], error: ProtocolError, code: u16) {
+    let closed = closed_of(trace);
+    assert_eq!(closed.outcome, Outcome::ProtocolError(error), "{trace:?}");
+    assert_eq!(closed.sent.as_ref().unwrap().code, CloseCode(code));
+    assert!(!closed.was_clean);
+}
+
+fn binary(data: &[u8]) -> Event {
+    Event::Binary(Bytes::copy_from_slice(data))
+}
+
+#[test]
+fn whole_messages_of_every_length_form_both_roles() {
+    for role in [Role::Server, Role::Client] {
+        for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let input = from_peer_of(role, OpCode::Binary, true, &payload);
+            let trace = feed_split_everywhere(|| new_conn(role, no_keepalive()), &input, false);
+            assert_eq!(trace, vec![Out::Event(binary(&payload))], "{role:?} {len}");
+        }
+        let text = "Hello, κόσμε 𝄞".repeat(20);
+        let input = from_peer_of(role, OpCode::Text, true, text.as_bytes());
+        let trace = feed_split_everywhere(|| new_conn(role, no_keepalive()), &input, false);
+        assert_eq!(trace, vec![Out::Event(Event::Text(text))]);
+    }
+}
+
+#[test]
+fn rfc_6455_section_5_7_examples() {
+    // A single-frame unmasked text message, to a client.
+    let trace = feed_split_everywhere(client, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], false);
+    assert_eq!(trace, vec![Out::Event(Event::Text("Hello".into()))]);
+    // A single-frame masked text message, to a server.
+    let trace = feed_split_everywhere(
+        server,
+        &[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ],
+        false,
+    );
+    assert_eq!(trace, vec![Out::Event(Event::Text("Hello".into()))]);
+    // A fragmented unmasked text message.
+    let trace = feed_split_everywhere(
+        client,
+        &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f],
+        false,
+    );
+    assert_eq!(trace, vec![Out::Event(Event::Text("Hello".into()))]);
+    // An unmasked Ping; the client auto-answers with a masked Pong of the same payload.
+    let trace = feed_split_everywhere(client, &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], false);
+    assert_eq!(
+        trace,
+        vec![
+            Out::Bytes(vec![
+                0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]),
+            Out::Event(Event::Ping(Bytes::from_static(b"Hello"))),
+        ]
+    );
+}
+
+#[test]
+fn fragmented_messages_with_interleaved_control_frames() {
+    let input = [
+        masked(OpCode::Text, false, "κό".as_bytes()),
+        masked(OpCode::Ping, true, b"1"),
+        // A code point cut across fragments.
+        masked(OpCode::Continuation, false, &"σμε".as_bytes()[..3]),
+        masked(OpCode::Pong, true, b"2"),
+        masked(OpCode::Continuation, false, &[]),
+        masked(OpCode::Continuation, true, &"σμε".as_bytes()[3..]),
+        masked(OpCode::Binary, false, b"ab"),
+        masked(OpCode::Continuation, true, b"cd"),
+    ]
+    .concat();
+    let trace = feed_split_everywhere(server, &input, false);
+    assert_eq!(
+        trace,
+        vec![
+            Out::Bytes(unmasked(OpCode::Pong, true, b"1")),
+            Out::Event(Event::Ping(Bytes::from_static(b"1"))),
+            Out::Event(Event::Pong(Bytes::from_static(b"2"))),
+            Out::Event(Event::Text("κόσμε".into())),
+            Out::Event(binary(b"abcd")),
+        ]
+    );
+}
+
+#[test]
+fn auto_pong_can_be_turned_off_and_pongs_sent_by_hand() {
+    let mut config = no_keepalive();
+    config.auto_pong = false;
+    let make = || new_conn(Role::Server, config.clone());
+    let trace = feed_split_everywhere(make, &masked(OpCode::Ping, true, b"x"), false);
+    assert_eq!(
+        trace,
+        vec![Out::Event(Event::Ping(Bytes::from_static(b"x")))]
+    );
+    let mut conn = new_conn(Role::Server, config);
+    conn.send_pong(b"x").unwrap();
+    assert_eq!(drain(&mut conn), vec![Out::Bytes(vec![0x8a, 0x01, b'x'])]);
+}
+
+#[test]
+fn framing_violations_close_with_1002() {
+    let cases: Vec<(Role, Vec<u8>, ProtocolError)> = vec![
+        (
+            Role::Server,
+            {
+                let mut f = masked(OpCode::Text, true, b"x");
+                f[0] |= 0x40; // RSV1
+                f
+            },
+            ProtocolError::ReservedBitsSet(0b100),
+        ),
+        (
+            Role::Client,
+            vec![0x80 | 0x30 | 0x02, 0x00], // RSV2+RSV3
+            ProtocolError::ReservedBitsSet(0b011),
+        ),
+        (
+            Role::Server,
+            vec![0x83, 0x80, 0, 0, 0, 0],
+            ProtocolError::UnknownOpcode(3),
+        ),
+        (
+            Role::Client,
+            vec![0x8b, 0x00],
+            ProtocolError::UnknownOpcode(11),
+        ),
+        (
+            Role::Server,
+            masked(OpCode::Ping, false, b"frag"),
+            ProtocolError::FragmentedControlFrame,
+        ),
+        (
+            Role::Server,
+            masked(OpCode::Ping, true, &[0; 126]),
+            ProtocolError::ControlFrameTooLong(126),
+        ),
+        (
+            Role::Client,
+            unmasked(OpCode::Close, true, &[0; 126]),
+            ProtocolError::ControlFrameTooLong(126),
+        ),
+        (
+            Role::Server,
+            masked(OpCode::Continuation, true, b"x"),
+            ProtocolError::UnexpectedContinuation,
+        ),
+        (
+            Role::Server,
+            [
+                masked(OpCode::Text, false, b"a"),
+                masked(OpCode::Binary, true, b"b"),
+            ]
+            .concat(),
+            ProtocolError::ExpectedContinuation,
+        ),
+        (
+            Role::Client,
+            [
+                unmasked(OpCode::Text, false, b"a"),
+                unmasked(OpCode::Text, true, b"b"),
+            ]
+            .concat(),
+            ProtocolError::ExpectedContinuation,
+        ),
+        (
+            Role::Client,
+            vec![0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            ProtocolError::LengthTopBitSet,
+        ),
+        (
+            Role::Server,
+            unmasked(OpCode::Binary, true, b"x"),
+            ProtocolError::UnmaskedFrame,
+        ),
+        (
+            Role::Client,
+            masked(OpCode::Binary, true, b"x"),
+            ProtocolError::MaskedFrame,
+        ),
+    ];
+    for (role, input, error) in cases {
+        let trace = feed_split_everywhere(|| new_conn(role, no_keepalive()), &input, true);
+        assert_failed(&trace, error, 1002);
+        assert_eq!(
+            events_of(&trace).len(),
+            1,
+            "nothing delivered but Closed: {trace:?}"
+        );
+    }
+}
+
+#[test]
+fn too_large_frames_are_refused_from_the_header_before_any_payload() {
+    // Only the header of a frame over the limit: the connection fails without buffering.
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Binary,
+        mask: Some(MASK),
+        payload_len: 1025,
+    };
+    let mut input = Vec::new();
+    header.encode(&mut input);
+    let trace = feed_split_everywhere(|| with_limits(Role::Server, 1024, 4096), &input, false);
+    assert_failed(
+        &trace,
+        ProtocolError::FrameTooLarge {
+            len: 1025,
+            max: 1024,
+        },
+        1009,
+    );
+    // Exactly at the limit is fine.
+    let ok = masked(OpCode::Binary, true, &[7; 1024]);
+    let trace = feed_split_everywhere(|| with_limits(Role::Server, 1024, 4096), &ok, false);
+    assert_eq!(trace, vec![Out::Event(binary(&[7; 1024]))]);
+}
+
+#[test]
+fn too_large_messages_are_refused_from_the_header_that_crosses_the_limit() {
+    let input = [
+        masked(OpCode::Binary, false, &[1; 1000]),
+        masked(OpCode::Continuation, false, &[2; 1000]),
+        masked(OpCode::Continuation, true, &[3; 1000]),
+    ]
+    .concat();
+    // The third header crosses 2500: fail before its payload arrives.
+    let cut = 2 * (1000 + 8) + 8;
+    let trace = feed_split_everywhere(
+        || with_limits(Role::Server, 1000, 2500),
+        &input[..cut],
+        false,
+    );
+    assert_failed(
+        &trace,
+        ProtocolError::MessageTooLarge {
+            len: 3000,
+            max: 2500,
+        },
+        1009,
+    );
+    let (conn, _) = run_chunks(
+        with_limits(Role::Server, 1000, 2500),
+        &[&input[..cut]],
+        false,
+    );
+    assert_eq!(conn.state(), State::Closed);
+    let trace = feed_split_everywhere(|| with_limits(Role::Server, 1000, 3000), &input, false);
+    assert_eq!(trace.len(), 1);
+}
+
+#[test]
+fn invalid_utf8_fails_at_the_first_bad_byte_even_in_a_partial_frame() {
+    // A 100-byte text frame whose 4th byte is invalid; only its first 10 bytes arrive.
+    let mut payload = b"ok".to_vec();
+    payload.extend_from_slice(&[0xce, 0xff]);
+    payload.resize(100, b'a');
+    let frame = masked(OpCode::Text, true, &payload);
+    let trace = feed_split_everywhere(server, &frame[..6 + 10], false);
+    assert_failed(&trace, ProtocolError::InvalidUtf8, 1007);
+    // An impossible prefix (F4 90 is above U+10FFFF) fails before the code point is complete.
+    let frame = masked(OpCode::Text, true, &[b'a', 0xf4, 0x90, 0x80, 0x80]);
+    let trace = feed_split_everywhere(server, &frame[..6 + 3], false);
+    assert_failed(&trace, ProtocolError::InvalidUtf8, 1007);
+    // Invalid across fragments, in the first fragment of a message.
+    let input = [
+        unmasked(OpCode::Text, false, &[0xed]),
+        unmasked(OpCode::Continuation, true, &[0xa0, 0x80]),
+    ]
+    .concat();
+    // Up to and including the A0 that makes ED A0 a surrogate.
+    let trace = feed_split_everywhere(client, &input[..6], true);
+    assert_failed(&trace, ProtocolError::InvalidUtf8, 1007);
+}
+
+#[test]
+fn a_text_message_ending_inside_a_code_point_is_invalid() {
+    let input = [
+        masked(OpCode::Text, false, b"a"),
+        masked(OpCode::Continuation, true, &[0xe2, 0x82]),
+    ]
+    .concat();
+    let trace = feed_split_everywhere(server, &input, false);
+    assert_failed(&trace, ProtocolError::InvalidUtf8, 1007);
+}
+
+#[test]
+fn fragment_streaming_delivers_each_frame_and_still_checks_utf8() {
+    let mut config = no_keepalive();
+    config.stream_fragments = true;
+    let input = [
+        masked(OpCode::Text, false, &"é".as_bytes()[..1]),
+        masked(OpCode::Continuation, true, &"é".as_bytes()[1..]),
+        masked(OpCode::Binary, true, b"whole"),
+    ]
+    .concat();
+    let trace = feed_split_everywhere(|| new_conn(Role::Server, config.clone()), &input, false);
+    let frag = |kind, data: &[u8], first, last| {
+        Out::Event(Event::Fragment(Fragment {
+            kind,
+            data: Bytes::copy_from_slice(data),
+            first,
+            last,
+        }))
+    };
+    assert_eq!(
+        trace,
+        vec![
+            frag(MessageKind::Text, &[0xc3], true, false),
+            frag(MessageKind::Text, &[0xa9], false, true),
+            frag(MessageKind::Binary, b"whole", true, true),
+        ]
+    );
+    let bad = [
+        masked(OpCode::Text, false, &[0xc3]),
+        masked(OpCode::Continuation, true, b"x"),
+    ]
+    .concat();
+    let trace = feed_split_everywhere(|| new_conn(Role::Server, config.clone()), &bad, false);
+    assert_failed(&trace, ProtocolError::InvalidUtf8, 1007);
+}
+
+#[test]
+fn receive_memory_is_bounded_by_what_arrived() {
+    let mut conn = with_limits(Role::Server, 1 << 20, 1 << 20);
+    let frame = masked(OpCode::Binary, true, &vec![9; 1 << 20]);
+    conn.handle_read(Instant::ZERO, &frame[..14 + 1000]);
+    assert_eq!(conn.receive_buffered(), 1000);
+    conn.handle_read(Instant::ZERO, &frame[14 + 1000..]);
+    assert_eq!(conn.receive_buffered(), 0);
+}
+
+#[test]
+fn sending_whole_messages_and_control_frames_is_byte_exact() {
+    let mut conn = client();
+    conn.send_text("Hello").unwrap();
+    conn.send_binary(&[1, 2, 3]).unwrap();
+    conn.send_ping(b"").unwrap();
+    assert_eq!(
+        drain(&mut conn),
+        vec![Out::Bytes(
+            [
+                vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58],
+                masked(OpCode::Binary, true, &[1, 2, 3]),
+                vec![0x89, 0x80, 0x37, 0xfa, 0x21, 0x3d],
+            ]
+            .concat()
+        )]
+    );
+    let mut conn = server();
+    let big = vec![5u8; 70_000];
+    conn.send_binary(&big).unwrap();
+    assert_eq!(
+        drain(&mut conn),
+        vec![Out::Bytes(unmasked(OpCode::Binary, true, &big))]
+    );
+    assert_eq!(
+        conn.send_ping(&[0; 126]),
+        Err(CommandError::ControlPayloadTooLong(126))
+    );
+    assert_eq!(
+        conn.send_pong(&[0; 126]),
+        Err(CommandError::ControlPayloadTooLong(126))
+    );
+}
+
+#[test]
+fn sending_explicit_fragments() {
+    let mut conn = server();
+    conn.send_fragment(MessageKind::Text, &"é".as_bytes()[..1], false)
+        .unwrap();
+    conn.send_ping(b"between").unwrap();
+    assert_eq!(
+        conn.send_text("whole"),
+        Err(CommandError::FragmentedMessageInProgress)
+    );
+    assert_eq!(
+        conn.send_fragment(MessageKind::Binary, b"x", true),
+        Err(CommandError::FragmentKindMismatch {
+            in_progress: MessageKind::Text
+        })
+    );
+    assert_eq!(
+        conn.send_fragment(MessageKind::Text, &[0xff], true),
+        Err(CommandError::InvalidUtf8)
+    );
+    conn.send_fragment(MessageKind::Text, &"é".as_bytes()[1..], true)
+        .unwrap();
+    conn.send_binary(b"next").unwrap();
+    assert_eq!(
+        drain(&mut conn),
+        vec![Out::Bytes(
+            [
+                unmasked(OpCode::Text, false, &[0xc3]),
+                unmasked(OpCode::Ping, true, b"between"),
+                unmasked(OpCode::Continuation, true, &[0xa9]),
+                unmasked(OpCode::Binary, true, b"next"),
+            ]
+            .concat()
+        )]
+    );
+    // A text message may not end inside a code point.
+    assert_eq!(
+        conn.send_fragment(MessageKind::Text, &[0xc3], true),
+        Err(CommandError::InvalidUtf8)
+    );
+}
+
+#[test]
+fn buffered_amount_counts_queued_and_unwritten_bytes() {
+    let mut conn = server();
+    conn.send_binary(&[0; 10]).unwrap();
+    assert_eq!(conn.buffered_amount(), 12);
+    conn.send_binary(&[0; 200]).unwrap();
+    assert_eq!(conn.buffered_amount(), 12 + 204);
+    let mut buf = Vec::new();
+    assert_eq!(conn.poll(&mut buf), Some(ws_proto::Action::Transmit(216)));
+    assert_eq!(conn.buffered_amount(), 216);
+    conn.handle_written(100);
+    assert_eq!(conn.buffered_amount(), 116);
+    conn.handle_written(1000);
+    assert_eq!(conn.buffered_amount(), 0);
+}
+
+#[test]
+fn poll_appends_to_a_non_empty_buffer() {
+    let mut conn = server();
+    conn.send_binary(b"a").unwrap();
+    let mut buf = vec![0xAA];
+    assert_eq!(conn.poll(&mut buf), Some(ws_proto::Action::Transmit(3)));
+    assert_eq!(buf, [0xAA, 0x82, 0x01, b'a']);
+}
+
+#[test]
+fn no_std_config_defaults_are_documented_values() {
+    let c = Config::default();
+    assert_eq!(c.max_frame_size, 16 << 20);
+    assert_eq!(c.max_message_size, 64 << 20);
+    assert!(c.auto_pong);
+    assert!(!c.stream_fragments);
+    assert_eq!(c.close_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(c.client_eof_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(
+        c.keepalive_interval,
+        Some(std::time::Duration::from_secs(20))
+    );
+    assert_eq!(c.keepalive_timeout, std::time::Duration::from_secs(20));
+}
