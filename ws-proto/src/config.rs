@@ -61,6 +61,22 @@ pub struct Config {
     /// Default 20 s, as Python `websockets`: a dead peer is detected within interval + timeout
     /// (40 s); a live peer on a slow mobile link is rarely silent that long.
     pub keepalive_timeout: Duration,
+    /// How long the opening handshake may take, from the first byte of the connection to the end
+    /// of the peer's HTTP head. A server answers 408 and closes; a client gives up.
+    ///
+    /// Default 10 s (Python `websockets`' `open_timeout`): stops slowloris clients that send a
+    /// header byte at a time, while leaving slow mobile links several round trips.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP head (request line or status line plus headers) accepted in the handshake.
+    /// A server answers 431 to bigger requests.
+    ///
+    /// Default 16 KiB: browsers send well under 4 KiB even with cookies; common proxies cap
+    /// heads at 8-16 KiB.
+    pub max_handshake_size: usize,
+    /// Most headers accepted in the handshake's HTTP head. A server answers 431 beyond it.
+    ///
+    /// Default 100, hyper's default: browsers send about 15-20.
+    pub max_handshake_headers: usize,
 }
 
 impl Default for Config {
@@ -74,6 +90,9 @@ impl Default for Config {
             client_eof_timeout: Duration::from_secs(2),
             keepalive_interval: Some(Duration::from_secs(20)),
             keepalive_timeout: Duration::from_secs(20),
+            handshake_timeout: Duration::from_secs(10),
+            max_handshake_size: 16 * 1024,
+            max_handshake_headers: 100,
         }
     }
 }

@@ -192,6 +192,12 @@ impl Connection {
         Connection::new(Role::Client, now, config, masks)
     }
 
+    /// Queues bytes to go out before any frame: the handshake's HTTP response.
+    #[cfg(feature = "handshake")]
+    pub(crate) fn queue_preface(&mut self, bytes: &[u8]) {
+        self.out.raw(bytes);
+    }
+
     // ----- getters -----
 
     /// Open, Closing or Closed (a `Connection` starts Open; see [`State::Connecting`]).

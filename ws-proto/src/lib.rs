@@ -64,6 +64,8 @@ mod connection;
 mod error;
 mod event;
 pub mod frame;
+#[cfg(feature = "handshake")]
+pub mod handshake;
 mod instant;
 pub mod mask;
 mod output;
@@ -77,6 +79,11 @@ pub use config::Config;
 pub use connection::Connection;
 pub use error::{CommandError, ProtocolError};
 pub use event::{Action, Closed, Event, Fragment, Initiator, MessageKind, Outcome};
+#[cfg(feature = "handshake")]
+pub use handshake::{
+    ClientAction, ClientHandshake, ClientUpgrade, HandshakeError, ServerAction, ServerHandshake,
+    ServerUpgrade,
+};
 pub use instant::Instant;
 pub use mask::{FixedMask, MaskSource};
 pub use state::{Role, State};

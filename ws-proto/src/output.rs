@@ -50,6 +50,16 @@ impl OutputQueue {
         self.queued_bytes += buf.len() - before;
     }
 
+    /// Queues bytes as they are (the HTTP response that precedes the first frame).
+    #[cfg(feature = "handshake")]
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        match self.items.back_mut() {
+            Some(Output::Bytes(buf)) => buf.extend_from_slice(bytes),
+            _ => self.items.push_back(Output::Bytes(bytes.to_vec())),
+        }
+        self.queued_bytes += bytes.len();
+    }
+
     pub(crate) fn event(&mut self, event: Event) {
         self.items.push_back(Output::Event(event));
     }

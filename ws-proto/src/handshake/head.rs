@@ -1,0 +1,164 @@
+//! Reading an HTTP/1.1 head that arrives in pieces, and writing one.
+
+use super::HandshakeError;
+use alloc::vec::Vec;
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
+
+/// Collects bytes until the HTTP head is complete, within the size and header-count limits.
+///
+/// Parsing is retried only when a new line ends, so a peer trickling one byte at a time costs
+/// one parse per header line, not one per byte.
+#[derive(Debug)]
+pub(crate) struct HeadBuffer {
+    buf: Vec<u8>,
+    max_size: usize,
+    max_headers: usize,
+}
+
+/// A parsed head: method or status, target, version and headers; and where it ended.
+pub(crate) struct Head<T> {
+    pub(crate) start: T,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    /// Bytes of the head, including the blank line.
+    pub(crate) len: usize,
+}
+
+/// A request line: method and target.
+pub(crate) struct RequestLine {
+    pub(crate) method: Vec<u8>,
+    pub(crate) target: Vec<u8>,
+}
+
+impl HeadBuffer {
+    pub(crate) fn new(max_size: usize, max_headers: usize) -> Self {
+        HeadBuffer {
+            buf: Vec::new(),
+            max_size,
+            max_headers: max_headers.max(1),
+        }
+    }
+
+    /// Appends bytes; returns whether a line ended among them (worth trying to parse).
+    pub(crate) fn push(&mut self, data: &[u8]) -> bool {
+        self.buf.extend_from_slice(data);
+        data.contains(&b'\n')
+    }
+
+    /// All bytes received, head and beyond.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Bytes received past the end of a head of `len` bytes.
+    pub(crate) fn after(&self, len: usize) -> &[u8] {
+        self.buf.get(len..).unwrap_or_default()
+    }
+
+    fn check_size(&self, complete_len: Option<usize>) -> Result<(), HandshakeError> {
+        let len = complete_len.unwrap_or(self.buf.len());
+        if len > self.max_size {
+            Err(HandshakeError::HeadTooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn parse_request(&self) -> Result<Option<Head<RequestLine>>, HandshakeError> {
+        let mut headers = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&self.buf) {
+            Ok(httparse::Status::Partial) => self.check_size(None).map(|_| None),
+            Ok(httparse::Status::Complete(len)) => {
+                self.check_size(Some(len))?;
+                Ok(Some(Head {
+                    start: RequestLine {
+                        method: req.method.unwrap_or_default().as_bytes().to_vec(),
+                        target: req.path.unwrap_or_default().as_bytes().to_vec(),
+                    },
+                    version: version(req.version),
+                    headers: header_map(req.headers)?,
+                    len,
+                }))
+            }
+            Err(e) => Err(http_error(e)),
+        }
+    }
+
+    pub(crate) fn parse_response(&self) -> Result<Option<Head<http::StatusCode>>, HandshakeError> {
+        let mut headers = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&self.buf) {
+            Ok(httparse::Status::Partial) => self.check_size(None).map(|_| None),
+            Ok(httparse::Status::Complete(len)) => {
+                self.check_size(Some(len))?;
+                let status = http::StatusCode::from_u16(resp.code.unwrap_or(0))
+                    .map_err(|_| HandshakeError::MalformedHttp("invalid status code"))?;
+                Ok(Some(Head {
+                    start: status,
+                    version: version(resp.version),
+                    headers: header_map(resp.headers)?,
+                    len,
+                }))
+            }
+            Err(e) => Err(http_error(e)),
+        }
+    }
+}
+
+fn version(minor: Option<u8>) -> Version {
+    match minor {
+        Some(1) => Version::HTTP_11,
+        _ => Version::HTTP_10,
+    }
+}
+
+fn header_map(headers: &[httparse::Header<'_>]) -> Result<HeaderMap, HandshakeError> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for h in headers {
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HandshakeError::InvalidHeader)?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| HandshakeError::InvalidHeader)?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn http_error(e: httparse::Error) -> HandshakeError {
+    match e {
+        httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders,
+        httparse::Error::HeaderName => HandshakeError::MalformedHttp("invalid header name"),
+        httparse::Error::HeaderValue => HandshakeError::MalformedHttp("invalid header value"),
+        httparse::Error::NewLine => HandshakeError::MalformedHttp("invalid line ending"),
+        httparse::Error::Status => HandshakeError::MalformedHttp("invalid status line"),
+        httparse::Error::Token => HandshakeError::MalformedHttp("invalid token"),
+        httparse::Error::Version => HandshakeError::MalformedHttp("invalid HTTP version"),
+    }
+}
+
+/// Appends header lines (`Name: value\r\n`) for every header.
+pub(crate) fn write_headers(headers: &HeaderMap, out: &mut Vec<u8>) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Serializes a response head and body.
+pub(crate) fn write_response(
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    write_headers(headers, out);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
