@@ -25,7 +25,7 @@ use crate::error::{CommandError, ProtocolError};
 use crate::event::{Action, Closed, Event, Initiator, MessageKind, Outcome};
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::{MaskSource, NoMask};
-use crate::output::OutputQueue;
+use crate::output::{OutputQueue, Polled};
 use crate::reader::{Incoming, Reader};
 use crate::state::{Role, State};
 use crate::utf8::Utf8Validator;
@@ -64,17 +64,35 @@ struct Keepalive {
 }
 
 impl Keepalive {
-    /// Records a Ping sent at `now` and returns its payload.
-    fn start_ping(&mut self, now: Instant, timeout: core::time::Duration) -> [u8; 4] {
+    /// Records a Ping sent at `now` and returns its payload. With a zero `timeout` there is no
+    /// dead-peer detection: Pings just keep flowing every `interval`.
+    fn start_ping(
+        &mut self,
+        now: Instant,
+        interval: core::time::Duration,
+        timeout: core::time::Duration,
+    ) -> [u8; 4] {
         self.counter = self.counter.wrapping_add(1);
         let payload = self.counter.to_be_bytes();
-        self.next_ping = None;
-        self.outstanding = Some(OutstandingPing {
-            payload,
-            sent_at: now,
-            deadline: now + timeout,
-        });
+        if timeout.is_zero() {
+            self.next_ping = Some(now + interval);
+        } else {
+            self.next_ping = None;
+            self.outstanding = Some(OutstandingPing {
+                payload,
+                sent_at: now,
+                deadline: now + timeout,
+            });
+        }
         payload
+    }
+
+    /// Bytes arrived: the peer is alive even if its Pong is stuck behind a large message it is
+    /// still sending, so the wait for the Pong restarts.
+    fn bytes_received(&mut self, now: Instant, timeout: core::time::Duration) {
+        if let Some(ping) = &mut self.outstanding {
+            ping.deadline = ping.deadline.max(now + timeout);
+        }
     }
 
     /// A Pong arrived: if it answers the outstanding Ping, schedule the next one an interval after
@@ -136,6 +154,9 @@ pub struct Connection {
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
     initiator: Initiator,
+    /// A protocol error found in the input but not yet acted on: reading has stopped, and the
+    /// connection fails when `poll` reaches the events that preceded the bad frame.
+    pending_failure: Option<ProtocolError>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -175,6 +196,7 @@ impl Connection {
             sent_close: None,
             received_close: None,
             initiator: Initiator::Neither,
+            pending_failure: None,
         }
     }
 
@@ -247,19 +269,29 @@ impl Connection {
 
     /// Bytes read from the socket.
     pub fn handle_read(&mut self, now: Instant, mut data: &[u8]) {
+        if !data.is_empty() && self.is_reading() {
+            if let Phase::Open(keepalive) = &mut self.phase {
+                keepalive.bytes_received(now, self.config.keepalive_timeout);
+            }
+        }
         while !data.is_empty() && self.is_reading() {
             let (used, result) = self.reader.read(data);
             data = data.get(used..).unwrap_or_default();
             match result {
                 Ok(Some(item)) => self.on_incoming(now, item),
                 Ok(None) => {}
-                Err(error) => self.fail(now, error),
+                Err(error) => {
+                    // Defer the failure until the driver has polled what came before it.
+                    self.pending_failure = Some(error);
+                    self.out.failure(error, now);
+                }
             }
         }
     }
 
     /// The peer ended its side of the transport (TCP FIN, `read` returned 0).
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.apply_pending_failure(now);
         let outcome = match self.phase {
             Phase::Open(_) | Phase::CloseSent { .. } => Outcome::UnexpectedEof,
             Phase::AwaitingServerEof { .. } => Outcome::Clean,
@@ -271,12 +303,15 @@ impl Connection {
 
     /// Time has passed: fire every timer due at `now`. Spurious calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.apply_pending_failure(now);
         let outcome = match &mut self.phase {
             Phase::Open(keepalive) => {
                 match &keepalive.outstanding {
                     Some(ping) if now >= ping.deadline => self.dead_peer(),
                     None if keepalive.next_ping.is_some_and(|at| now >= at) => {
-                        let payload = keepalive.start_ping(now, self.config.keepalive_timeout);
+                        let interval = self.config.keepalive().unwrap_or_default();
+                        let payload =
+                            keepalive.start_ping(now, interval, self.config.keepalive_timeout);
                         self.frame(OpCode::Ping, &payload);
                     }
                     _ => {}
@@ -300,6 +335,7 @@ impl Connection {
     /// Reading or writing the socket failed (reset, broken pipe): the connection is over.
     pub fn handle_transport_error(&mut self, _now: Instant) {
         if !matches!(self.phase, Phase::Closed) {
+            self.pending_failure = None;
             self.out.discard_unsent();
             self.release(Outcome::TransportError);
         }
@@ -362,14 +398,17 @@ impl Connection {
     /// at most `close_timeout` after `now`. Messages that arrive meanwhile are still delivered.
     ///
     /// Calling it again while closing or closed does nothing. `code` must be one that may be
-    /// sent ([`CloseCode::is_valid_on_wire`]) and `reason` at most 123 bytes.
+    /// sent ([`CloseCode::is_valid_on_wire`]), or [`CloseCode::NO_STATUS`] with an empty reason
+    /// for a Close frame without a code (tungstenite's `close(None)`); `reason` is at most 123
+    /// bytes.
     pub fn close(
         &mut self,
         now: Instant,
         code: CloseCode,
         reason: &str,
     ) -> Result<(), CommandError> {
-        if !code.is_valid_on_wire() {
+        let empty_close = code == CloseCode::NO_STATUS && reason.is_empty();
+        if !code.is_valid_on_wire() && !empty_close {
             return Err(CommandError::InvalidCloseCode(code));
         }
         if reason.len() > MAX_REASON_LEN {
@@ -390,6 +429,7 @@ impl Connection {
     /// (messages received before) are still delivered first.
     pub fn terminate(&mut self) {
         if !matches!(self.phase, Phase::Closed) {
+            self.pending_failure = None;
             self.out.discard_unsent();
             self.release(Outcome::Terminated);
         }
@@ -399,7 +439,16 @@ impl Connection {
 
     /// The next action, appending any bytes to transmit to `buf`. Call until it returns `None`.
     pub fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Action> {
-        self.out.poll(buf)
+        loop {
+            match self.out.poll(buf)? {
+                Polled::Action(action) => return Some(action),
+                Polled::Failure(error, detected_at) => {
+                    if self.pending_failure.take().is_some() {
+                        self.fail(detected_at, error);
+                    }
+                }
+            }
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` if no timer runs.
@@ -421,7 +470,16 @@ impl Connection {
 
     /// Whether incoming bytes are still parsed: not after the peer's Close, a failure, or the end.
     fn is_reading(&self) -> bool {
-        matches!(self.phase, Phase::Open(_) | Phase::CloseSent { .. })
+        self.pending_failure.is_none()
+            && matches!(self.phase, Phase::Open(_) | Phase::CloseSent { .. })
+    }
+
+    /// Acts on a deferred protocol error now, before an event that would otherwise overtake it.
+    fn apply_pending_failure(&mut self, now: Instant) {
+        if let Some(error) = self.pending_failure.take() {
+            self.out.remove_failure();
+            self.fail(now, error);
+        }
     }
 
     fn check_open(&self) -> Result<(), CommandError> {
@@ -559,7 +617,7 @@ impl Connection {
             (Some(frame), false) => (frame.code, frame.reason.clone()),
             _ => (CloseCode::ABNORMAL, Default::default()),
         };
-        self.out.event(Event::Closed(Closed {
+        self.out.event(Event::Closed(Box::new(Closed {
             code,
             reason,
             was_clean: !terminated && self.sent_close.is_some() && received.is_some(),
@@ -567,7 +625,7 @@ impl Connection {
             outcome,
             sent: self.sent_close.clone(),
             received,
-        }));
+        })));
     }
 }
 

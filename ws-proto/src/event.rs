@@ -16,6 +16,10 @@ pub enum Action {
     /// Nothing is transmitted after this.
     ShutdownWrite,
     /// Close the socket now. Only the final [`Event::Closed`] follows.
+    ///
+    /// Before closing, a driver should read and discard whatever the socket still holds: closing
+    /// a TCP socket with unread data makes the kernel send RST instead of FIN, and an RST can
+    /// destroy our last frames (the Close) before the peer reads them.
     CloseSocket,
     /// Something for the application.
     Event(Event),
@@ -39,8 +43,9 @@ pub enum Event {
     /// The peer sent a Close frame; the connection is now Closing and no further data will be
     /// delivered. [`Event::Closed`] follows once the transport is released.
     CloseReceived(CloseFrame),
-    /// The connection is over and the socket released. Emitted exactly once, last.
-    Closed(Closed),
+    /// The connection is over and the socket released. Emitted exactly once, last. (Boxed: it is
+    /// rare and large, and keeps every other event small.)
+    Closed(alloc::boxed::Box<Closed>),
 }
 
 /// The kind of a data message.

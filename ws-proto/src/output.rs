@@ -4,8 +4,10 @@
 //! the socket is released, every message before the `CloseReceived` that followed it on the wire.
 //! Consecutive frames are coalesced into one buffer so a driver makes one write for them.
 
+use crate::error::ProtocolError;
 use crate::event::{Action, Event};
 use crate::frame::{encode_frame, OpCode};
+use crate::Instant;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -15,6 +17,15 @@ enum Output {
     ShutdownWrite,
     CloseSocket,
     Event(Event),
+    /// A protocol error detected at `Instant`: the connection fails when the driver gets here,
+    /// so the application can still answer the messages that arrived before the bad frame.
+    Failure(ProtocolError, Instant),
+}
+
+/// What the queue yields: an action for the driver, or a deferred failure for the connection.
+pub(crate) enum Polled {
+    Action(Action),
+    Failure(ProtocolError, Instant),
 }
 
 #[derive(Debug, Default)]
@@ -72,11 +83,23 @@ impl OutputQueue {
         self.items.push_back(Output::CloseSocket);
     }
 
-    /// Drops frames not yet handed out and any pending shutdown (for `terminate()`); events stay.
+    pub(crate) fn failure(&mut self, error: ProtocolError, now: Instant) {
+        self.items.push_back(Output::Failure(error, now));
+    }
+
+    /// Removes a deferred failure (it is being applied early).
+    pub(crate) fn remove_failure(&mut self) {
+        self.items
+            .retain(|item| !matches!(item, Output::Failure(..)));
+    }
+
+    /// Drops frames not yet written, any pending shutdown and deferred failure (for
+    /// `terminate()` and transport errors); events stay.
     pub(crate) fn discard_unsent(&mut self) {
         self.items
             .retain(|item| matches!(item, Output::Event(_) | Output::CloseSocket));
         self.queued_bytes = 0;
+        self.in_flight = 0;
     }
 
     /// Bytes queued or handed out but not reported written.
@@ -88,8 +111,8 @@ impl OutputQueue {
         self.in_flight = self.in_flight.saturating_sub(n);
     }
 
-    pub(crate) fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Action> {
-        Some(match self.items.pop_front()? {
+    pub(crate) fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Polled> {
+        Some(Polled::Action(match self.items.pop_front()? {
             Output::Bytes(mut bytes) => {
                 let n = bytes.len();
                 if buf.is_empty() {
@@ -105,6 +128,7 @@ impl OutputQueue {
             Output::ShutdownWrite => Action::ShutdownWrite,
             Output::CloseSocket => Action::CloseSocket,
             Output::Event(event) => Action::Event(event),
-        })
+            Output::Failure(error, now) => return Some(Polled::Failure(error, now)),
+        }))
     }
 }

@@ -245,6 +245,8 @@ impl Reader {
             return Ok(());
         };
         let offset = (frame.received % 4) as usize;
+        // What is still to come of this frame, this chunk included.
+        let frame_rest = frame.header.payload_len - frame.received;
         frame.received += chunk.len() as u64;
         let target = if frame.header.opcode.is_control() {
             &mut self.control
@@ -254,6 +256,7 @@ impl Reader {
             return Ok(());
         };
         let start = target.len();
+        reserve_within(target, chunk.len(), frame_rest);
         target.extend_from_slice(chunk);
         if let Some(mask) = frame.header.mask {
             apply_mask(&mut target[start..], mask, offset);
@@ -320,5 +323,50 @@ impl Reader {
                 String::from_utf8(message.buf).map_err(|_| ProtocolError::InvalidUtf8)?,
             ),
         }))
+    }
+}
+
+/// Makes room for `additional` bytes, growing geometrically (so a frame that trickles in costs
+/// amortized O(1) per byte) but never past the end of the current frame: capacity stays within
+/// what the headers announced, hence within the limits, and a delivered message carries no slack.
+fn reserve_within(buf: &mut Vec<u8>, additional: usize, frame_rest: u64) {
+    let needed = buf.len() + additional;
+    if needed <= buf.capacity() {
+        return;
+    }
+    let frame_end = buf.len() as u64 + frame_rest;
+    let doubled = (buf.capacity() as u64 * 2).max(needed as u64);
+    // `frame_end` is at least `needed`, and at most a configured limit, so it fits in usize.
+    let target = doubled.min(frame_end) as usize;
+    buf.reserve_exact(target - buf.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_never_passes_the_end_of_the_frame() {
+        // 600,000 bytes of a 600,001-byte frame, then the last byte: doubling would give 1.2 MB.
+        let mut buf = Vec::new();
+        reserve_within(&mut buf, 600_000, 600_001);
+        buf.extend_from_slice(&[0; 600_000]);
+        reserve_within(&mut buf, 1, 1);
+        buf.push(0);
+        assert_eq!(buf.capacity(), 600_001);
+    }
+
+    #[test]
+    fn trickled_bytes_grow_geometrically() {
+        let mut buf = Vec::new();
+        let mut reallocations = 0;
+        for rest in (1..=100_000u64).rev() {
+            let cap = buf.capacity();
+            reserve_within(&mut buf, 1, rest);
+            buf.push(0);
+            reallocations += usize::from(buf.capacity() != cap);
+        }
+        assert!(reallocations < 40, "{reallocations}");
+        assert!(buf.capacity() <= 100_000);
     }
 }

@@ -27,7 +27,7 @@ fn server_receives_close_while_open_echoes_and_releases_without_waiting_for_fin(
             Out::Bytes(unmasked(OpCode::Close, true, &close_payload(1000, "bye"))),
             Out::ShutdownWrite,
             Out::CloseSocket,
-            Out::Event(Event::Closed(Closed {
+            Out::Event(Event::Closed(Box::new(Closed {
                 code: CloseCode::NORMAL,
                 reason: "bye".into(),
                 was_clean: true,
@@ -35,7 +35,7 @@ fn server_receives_close_while_open_echoes_and_releases_without_waiting_for_fin(
                 outcome: Outcome::Clean,
                 sent: Some(frame.clone()),
                 received: Some(frame),
-            })),
+            }))),
         ]
     );
     let (conn, _) = run_chunks(new_conn(Role::Server, no_keepalive()), &[&input], false);
@@ -122,7 +122,7 @@ fn server_close_sends_close_arms_the_timer_and_completes_on_the_echo() {
             Out::Event(Event::CloseReceived(frame.clone())),
             Out::ShutdownWrite,
             Out::CloseSocket,
-            Out::Event(Event::Closed(Closed {
+            Out::Event(Event::Closed(Box::new(Closed {
                 code: CloseCode::NORMAL,
                 reason: "done".into(),
                 was_clean: true,
@@ -130,7 +130,7 @@ fn server_close_sends_close_arms_the_timer_and_completes_on_the_echo() {
                 outcome: Outcome::Clean,
                 sent: Some(frame.clone()),
                 received: Some(frame),
-            })),
+            }))),
         ]
     );
 }
@@ -241,7 +241,7 @@ fn server_protocol_error_sends_the_code_and_closes_at_once() {
             )),
             Out::ShutdownWrite,
             Out::CloseSocket,
-            Out::Event(Event::Closed(Closed {
+            Out::Event(Event::Closed(Box::new(Closed {
                 code: CloseCode::ABNORMAL,
                 reason: String::new(),
                 was_clean: false,
@@ -249,7 +249,7 @@ fn server_protocol_error_sends_the_code_and_closes_at_once() {
                 outcome: Outcome::ProtocolError(ProtocolError::UnmaskedFrame),
                 sent: Some(sent),
                 received: None,
-            })),
+            }))),
         ]
     );
 }
@@ -311,7 +311,7 @@ fn terminate_releases_at_once_reports_1006_and_drops_unsent_frames() {
             vec![
                 Out::Event(Event::Binary(ws_proto::Bytes::from_static(b"kept"))),
                 Out::CloseSocket,
-                Out::Event(Event::Closed(Closed {
+                Out::Event(Event::Closed(Box::new(Closed {
                     code: CloseCode::ABNORMAL,
                     reason: String::new(),
                     was_clean: false,
@@ -319,7 +319,7 @@ fn terminate_releases_at_once_reports_1006_and_drops_unsent_frames() {
                     outcome: Outcome::Terminated,
                     sent: None,
                     received: None,
-                })),
+                }))),
             ]
         );
         // Idempotent, and nothing follows Closed.
@@ -395,12 +395,16 @@ fn messages_after_our_close_are_delivered_and_nothing_after_the_peers_close() {
 #[test]
 fn close_twice_is_fine_and_bad_codes_and_reasons_are_refused() {
     let mut conn = new_conn(Role::Server, no_keepalive());
-    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+    for code in [0u16, 999, 1004, 1006, 1015, 1016, 2999, 5000] {
         assert_eq!(
             conn.close(Instant::ZERO, CloseCode(code), ""),
             Err(CommandError::InvalidCloseCode(CloseCode(code)))
         );
     }
+    assert_eq!(
+        conn.close(Instant::ZERO, CloseCode::NO_STATUS, "a reason needs a code"),
+        Err(CommandError::InvalidCloseCode(CloseCode::NO_STATUS))
+    );
     let long = "x".repeat(124);
     assert_eq!(
         conn.close(Instant::ZERO, CloseCode::NORMAL, &long),
@@ -477,11 +481,14 @@ fn keepalive_pings_on_schedule_and_detects_a_silent_peer() {
         vec![Out::Bytes(vec![0x89, 0x04, 0, 0, 0, 1])]
     );
     assert_eq!(conn.poll_timeout(), Some(secs(25)));
-    // An unrelated pong does not count.
+    // An unrelated pong does not answer the ping, but it shows the peer is alive: any bytes
+    // restart the wait.
     conn.handle_read(secs(21), &masked(OpCode::Pong, true, b"other"));
     drain(&mut conn);
-    assert_eq!(conn.poll_timeout(), Some(secs(25)));
+    assert_eq!(conn.poll_timeout(), Some(secs(26)));
     conn.handle_timeout(secs(25));
+    assert_eq!(drain(&mut conn), vec![]);
+    conn.handle_timeout(secs(26));
     let trace = drain(&mut conn);
     assert_eq!(
         trace[0],
@@ -556,4 +563,133 @@ fn closed_is_emitted_exactly_once_whatever_follows() {
             .count(),
         1
     );
+}
+
+#[test]
+fn close_without_a_code_sends_an_empty_close_frame() {
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.close(Instant::ZERO, CloseCode::NO_STATUS, "").unwrap();
+    assert_eq!(drain(&mut conn), vec![Out::Bytes(vec![0x88, 0x00])]);
+    conn.handle_read(ms(1), &masked(OpCode::Close, true, &[]));
+    let closed = closed_of(&drain(&mut conn));
+    assert!(closed.was_clean);
+    assert_eq!(closed.code, CloseCode::NO_STATUS);
+}
+
+#[test]
+fn messages_before_a_bad_frame_can_still_be_answered_before_our_close() {
+    // Autobahn 3.2 / 5.15 style: a message, then a bad frame, in one read. An echoing app must
+    // get its echo out before the connection fails.
+    for role in [Role::Server, Role::Client] {
+        let mut conn = new_conn(role, no_keepalive());
+        let input = [
+            from_peer_of(role, OpCode::Text, true, b"Hello"),
+            {
+                let mut bad = from_peer_of(role, OpCode::Text, true, b"x");
+                bad[0] |= 0x20;
+                bad
+            },
+            from_peer_of(role, OpCode::Ping, true, b"never seen"),
+        ]
+        .concat();
+        conn.handle_read(Instant::ZERO, &input);
+        let mut wire = Vec::new();
+        let mut events = Vec::new();
+        while let Some(action) = conn.poll(&mut wire) {
+            if let ws_proto::Action::Event(event) = action {
+                if let Event::Text(text) = &event {
+                    conn.send_text(text).unwrap();
+                }
+                events.push(event);
+            }
+        }
+        conn.handle_eof(ms(1));
+        while let Some(action) = conn.poll(&mut wire) {
+            if let ws_proto::Action::Event(event) = action {
+                events.push(event);
+            }
+        }
+        let echo = sent_by(role, OpCode::Text, true, b"Hello");
+        let close = sent_by(
+            role,
+            OpCode::Close,
+            true,
+            &close_payload(1002, "reserved bits set"),
+        );
+        assert_eq!(wire, [echo, close].concat(), "{role:?}");
+        assert_eq!(events[0], Event::Text("Hello".into()));
+        let Event::Closed(closed) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            closed.outcome,
+            Outcome::ProtocolError(ProtocolError::ReservedBitsSet(0b010))
+        );
+        assert_eq!(events.len(), 2);
+    }
+}
+
+#[test]
+fn a_deferred_failure_is_applied_before_eof_and_timers() {
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.handle_read(Instant::ZERO, &unmasked(OpCode::Text, true, b"x"));
+    // The driver sees EOF before polling: the protocol error still decides the outcome.
+    conn.handle_eof(ms(1));
+    let closed = closed_of(&drain(&mut conn));
+    assert_eq!(
+        closed.outcome,
+        Outcome::ProtocolError(ProtocolError::UnmaskedFrame)
+    );
+}
+
+#[test]
+fn terminate_forgets_bytes_handed_out_but_not_written() {
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.send_binary(&[0; 100]).unwrap();
+    conn.poll(&mut Vec::new());
+    assert_eq!(conn.buffered_amount(), 102);
+    conn.terminate();
+    assert_eq!(conn.buffered_amount(), 0);
+}
+
+#[test]
+fn zero_keepalive_timeout_pings_without_declaring_anyone_dead() {
+    let mut config = Config::default();
+    config.keepalive_interval = Some(Duration::from_secs(20));
+    config.keepalive_timeout = Duration::ZERO;
+    let mut conn = new_conn(Role::Server, config);
+    for n in 1..=3u8 {
+        let at = conn.poll_timeout().unwrap();
+        assert_eq!(at, secs(20 * n as u64));
+        conn.handle_timeout(at);
+        assert_eq!(
+            drain(&mut conn),
+            vec![Out::Bytes(vec![0x89, 0x04, 0, 0, 0, n])]
+        );
+    }
+    assert_eq!(conn.state(), State::Open);
+}
+
+#[test]
+fn bytes_from_the_peer_keep_it_alive_while_its_pong_is_queued_behind_a_big_message() {
+    let mut config = Config::default();
+    config.keepalive_interval = Some(Duration::from_secs(20));
+    config.keepalive_timeout = Duration::from_secs(5);
+    let mut conn = new_conn(Role::Server, config);
+    conn.handle_timeout(secs(20));
+    drain(&mut conn);
+    // A large frame trickles in for 30 s; its bytes push the pong deadline along.
+    let frame = masked(OpCode::Binary, true, &[1; 300]);
+    let mut last = secs(0);
+    for (i, chunk) in frame.chunks(10).enumerate() {
+        last = secs(21 + i as u64);
+        conn.handle_timeout(last);
+        conn.handle_read(last, chunk);
+    }
+    assert_eq!(last, secs(51), "31 chunks over 30 s");
+    assert_eq!(conn.state(), State::Open);
+    assert_eq!(conn.poll_timeout(), Some(secs(56)));
+    // Then silence: dead 5 s after the last byte.
+    conn.handle_timeout(secs(56));
+    assert_eq!(closed_of(&drain(&mut conn)).outcome, Outcome::DeadPeer);
 }

@@ -177,3 +177,61 @@ proptest! {
         prop_assert_eq!(whole, split);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The handshake machines are fuzz-ready entry points: any bytes, any chunking, never a panic,
+    /// and never more than one terminal outcome.
+    #[test]
+    fn arbitrary_bytes_into_the_handshakes_never_panic(
+        prefix in prop::sample::select(vec![
+            &b""[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\n",
+        ]),
+        data in prop::collection::vec(any::<u8>(), 0..600),
+        sizes in prop::collection::vec(1usize..100, 1..6),
+        eof in any::<bool>(),
+    ) {
+        use ws_proto::handshake::{Accept, ClientAction, ClientHandshake, ServerAction, ServerHandshake};
+        let input = [prefix, &data[..]].concat();
+        let mut server = ServerHandshake::new(Instant::ZERO, Config::default());
+        let request = ClientHandshake::request("ws://a/").unwrap();
+        let mut client = ClientHandshake::new(
+            Instant::ZERO, request, [0; 16], Config::default(), ws_proto::FixedMask(MASK),
+        ).unwrap();
+        let mut ends = 0;
+        for chunk in chunked(&input, &sizes) {
+            server.handle_read(Instant::ZERO, chunk);
+            client.handle_read(Instant::ZERO, chunk);
+            while let Some(action) = server.poll(&mut Vec::new()) {
+                match action {
+                    ServerAction::Request(_) => {
+                        let _ = server.accept(Instant::ZERO, Accept::default());
+                    }
+                    ServerAction::Failed(_) => ends += 1,
+                    _ => {}
+                }
+            }
+            while let Some(action) = client.poll(&mut Vec::new()) {
+                if matches!(action, ClientAction::Open(_) | ClientAction::Failed(_)) {
+                    ends += 1;
+                }
+            }
+        }
+        if eof {
+            server.handle_eof(Instant::ZERO);
+            client.handle_eof(Instant::ZERO);
+        }
+        server.handle_timeout(Instant::MAX);
+        client.handle_timeout(Instant::MAX);
+        while let Some(action) = server.poll(&mut Vec::new()) {
+            ends += usize::from(matches!(action, ServerAction::Failed(_)));
+        }
+        while let Some(action) = client.poll(&mut Vec::new()) {
+            ends += usize::from(matches!(action, ClientAction::Open(_) | ClientAction::Failed(_)));
+        }
+        prop_assert!(ends <= 2);
+    }
+}

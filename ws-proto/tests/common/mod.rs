@@ -176,7 +176,7 @@ pub fn feed_split_everywhere(make: impl Fn() -> Connection, input: &[u8], eof: b
 /// The `Closed` event of a trace.
 pub fn closed_of(trace: &[Out]) -> ws_proto::Closed {
     let mut found = trace.iter().filter_map(|o| match o {
-        Out::Event(Event::Closed(c)) => Some(c.clone()),
+        Out::Event(Event::Closed(c)) => Some((**c).clone()),
         _ => None,
     });
     let closed = found.next().expect("no Closed event");
