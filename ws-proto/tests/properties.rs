@@ -178,6 +178,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "handshake")]
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
