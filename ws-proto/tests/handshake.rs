@@ -713,3 +713,87 @@ fn client_and_server_handshakes_end_to_end_then_exchange_messages() {
         vec![Out::Event(Event::Text("hi from server".into()))]
     );
 }
+
+#[test]
+fn client_request_line_for_a_query_without_a_path_and_uri_edge_cases() {
+    let mut hs = sample_client(ClientHandshake::request("ws://a?x=1").unwrap());
+    assert!(client_request_bytes(&mut hs).starts_with("GET /?x=1 HTTP/1.1\r\n"));
+    let mut hs = sample_client(ClientHandshake::request("WS://a/p").unwrap());
+    assert!(client_request_bytes(&mut hs).starts_with("GET /p HTTP/1.1\r\n"));
+    assert!(matches!(
+        ClientHandshake::request("ws://a/#frag"),
+        Err(HandshakeError::InvalidUri(_))
+    ));
+}
+
+#[test]
+fn accept_headers_cannot_override_the_handshake_and_may_pick_the_subprotocol() {
+    let (mut hs, _) = run_server(
+        &[request_with("Sec-WebSocket-Protocol: chat\r\n").as_bytes()],
+        false,
+    );
+    let mut accept = Accept::default();
+    accept
+        .headers
+        .insert("sec-websocket-protocol", "other".parse().unwrap());
+    assert!(matches!(
+        hs.accept(Instant::ZERO, accept),
+        Err(HandshakeError::SubprotocolNotOffered(_))
+    ));
+    let mut accept = Accept::default();
+    accept
+        .headers
+        .insert("sec-websocket-protocol", "chat".parse().unwrap());
+    accept
+        .headers
+        .insert("connection", "close".parse().unwrap());
+    let mut upgrade = hs.accept(Instant::ZERO, accept).unwrap();
+    assert_eq!(upgrade.subprotocol.as_deref(), Some("chat"));
+    let response = first_transmit(&mut upgrade.connection);
+    assert_eq!(response.matches("connection:").count(), 1, "{response}");
+    assert_eq!(response.matches("sec-websocket-protocol: chat").count(), 1);
+}
+
+#[test]
+fn client_skips_interim_responses_and_knows_when_a_refusal_body_ends() {
+    let input = [
+        "HTTP/1.1 100 Continue\r\n\r\n".to_string(),
+        response_101(""),
+    ]
+    .concat();
+    let outcome = client_split_everywhere(input.as_bytes(), false);
+    assert!(outcome[0].starts_with("open"), "{outcome:?}");
+    let outcome = client_split_everywhere(b"HTTP/1.1 204 No Content\r\n\r\n", false);
+    assert_eq!(outcome, ["CloseSocket", "rejected 204 No Content b\"\""]);
+    let outcome = client_split_everywhere(
+        b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n",
+        false,
+    );
+    assert_eq!(
+        outcome,
+        ["CloseSocket", "rejected 404 Not Found b\"hello!\""]
+    );
+}
+
+#[test]
+fn empty_lines_before_the_request_are_ignored_but_count_toward_the_limit() {
+    let input = format!("\r\n\r\n{}", request_with(""));
+    let trace = server_split_everywhere(input.as_bytes());
+    assert_eq!(trace, vec![S::Request("GET /chat?room=7".into())]);
+    let newlines = vec![b'\n'; 20_000];
+    let chunks: Vec<&[u8]> = newlines.chunks(1).collect();
+    let (_, trace) = run_server(&chunks, false);
+    assert!(response_text(&trace).starts_with("HTTP/1.1 431 "));
+}
+
+#[test]
+fn too_much_pipelined_data_is_refused_before_the_application_is_asked() {
+    let input = [
+        request_with("").into_bytes(),
+        masked(OpCode::Binary, true, &[0; 20_000]),
+    ]
+    .concat();
+    let (_, trace) = run_server(&[&input], false);
+    assert!(response_text(&trace).starts_with("HTTP/1.1 400 "));
+    assert!(!trace.iter().any(|s| matches!(s, S::Request(_))));
+}

@@ -53,9 +53,17 @@ enum Phase {
         status: StatusCode,
         headers: http::HeaderMap,
         head_len: usize,
-        body_len: Option<usize>,
+        framing: BodyFraming,
     },
     Done,
+}
+
+/// How a refusal's body ends (RFC 7230 section 3.3.3).
+#[derive(Clone, Copy, Debug)]
+enum BodyFraming {
+    Length(usize),
+    Chunked,
+    UntilEof,
 }
 
 #[derive(Debug)]
@@ -107,6 +115,12 @@ impl ClientHandshake {
     /// A GET request for a `ws://` or `wss://` URI, to add headers to (`Origin`, cookies,
     /// `Sec-WebSocket-Protocol` with the subprotocols to offer) before [`ClientHandshake::new`].
     pub fn request(uri: &str) -> Result<Request<()>, HandshakeError> {
+        if uri.contains('#') {
+            // RFC 6455 section 3: fragment identifiers are meaningless in WebSocket URIs.
+            return Err(HandshakeError::InvalidUri(
+                "fragment identifiers are not allowed",
+            ));
+        }
         let uri: http::Uri = uri
             .parse()
             .map_err(|_| HandshakeError::InvalidUri("cannot parse"))?;
@@ -230,12 +244,25 @@ impl ClientHandshake {
             Ok(None) => return,
             Err(e) => return self.fail(e),
         };
+        if head.start.is_informational() && head.start != StatusCode::SWITCHING_PROTOCOLS {
+            // 100 Continue and the like: interim, the final response follows (RFC 7231 6.2).
+            self.head.consume(head.len);
+            return self.try_parse(now);
+        }
         if head.start != StatusCode::SWITCHING_PROTOCOLS {
-            let body_len = head
+            let chunked = has_token(&head.headers, "transfer-encoding", "chunked");
+            let length = head
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<usize>().ok());
+            let framing = if matches!(head.start.as_u16(), 204 | 304) {
+                BodyFraming::Length(0)
+            } else if chunked {
+                BodyFraming::Chunked
+            } else {
+                length.map_or(BodyFraming::UntilEof, BodyFraming::Length)
+            };
             self.phase = Phase::ReadingRefusal {
                 deadline: match self.phase {
                     Phase::AwaitingResponse { deadline } => deadline,
@@ -244,7 +271,7 @@ impl ClientHandshake {
                 status: head.start,
                 headers: head.headers,
                 head_len: head.len,
-                body_len,
+                framing,
             };
             return self.check_refusal_complete(false);
         }
@@ -341,13 +368,13 @@ impl ClientHandshake {
         Ok((subprotocol, accepted))
     }
 
-    /// A refusal is complete when its body is (by `Content-Length`, or at EOF), or when the body
-    /// reached the size limit; then it is reported.
+    /// A refusal is complete when its body is (by `Content-Length`, the last chunk, or EOF),
+    /// or when the body reached the size limit; then it is reported.
     fn check_refusal_complete(&mut self, eof: bool) {
         let Phase::ReadingRefusal {
             status,
             head_len,
-            body_len,
+            framing,
             ..
         } = &self.phase
         else {
@@ -355,12 +382,29 @@ impl ClientHandshake {
         };
         let limit = self.config.max_handshake_size;
         let have = self.head.after(*head_len);
-        let wanted = body_len.unwrap_or(usize::MAX).min(limit);
-        if !eof && have.len() < wanted {
+        let (body, complete) = match framing {
+            BodyFraming::Length(len) => {
+                let wanted = (*len).min(limit);
+                (&have[..have.len().min(wanted)], have.len() >= wanted)
+            }
+            BodyFraming::UntilEof => (&have[..have.len().min(limit)], have.len() >= limit),
+            BodyFraming::Chunked => {
+                let (body, done) = dechunk(have, limit);
+                if !eof && !done {
+                    return;
+                }
+                let body = Bytes::from(body);
+                return self.report_refusal(*status, body);
+            }
+        };
+        if !eof && !complete {
             return;
         }
-        let body = Bytes::copy_from_slice(&have[..have.len().min(wanted)]);
-        let status = *status;
+        let body = Bytes::copy_from_slice(body);
+        self.report_refusal(*status, body);
+    }
+
+    fn report_refusal(&mut self, status: StatusCode, body: Bytes) {
         let Phase::ReadingRefusal { headers, .. } =
             core::mem::replace(&mut self.phase, Phase::Done)
         else {
@@ -370,6 +414,33 @@ impl ClientHandshake {
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         self.fail(HandshakeError::Rejected(Box::new(response)));
+    }
+}
+
+/// Decodes a chunked body as far as it has arrived, up to `limit` bytes. Returns the body and
+/// whether it is complete (last chunk seen, limit reached, or malformed: nothing more to wait for).
+fn dechunk(mut data: &[u8], limit: usize) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        let (consumed, size) = match httparse::parse_chunk_size(data) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return (body, false),
+            Err(_) => return (body, true),
+        };
+        if size == 0 {
+            return (body, true);
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let chunk = &data[consumed..];
+        let take = chunk.len().min(size).min(limit - body.len());
+        body.extend_from_slice(&chunk[..take]);
+        if body.len() >= limit {
+            return (body, true);
+        }
+        if chunk.len() < size.saturating_add(2) {
+            return (body, false);
+        }
+        data = &chunk[size + 2..];
     }
 }
 
@@ -390,7 +461,7 @@ fn request_bytes(
 ) -> Result<Vec<u8>, HandshakeError> {
     let uri = request.uri();
     match uri.scheme_str() {
-        Some("ws") | Some("wss") => {}
+        Some(s) if s.eq_ignore_ascii_case("ws") || s.eq_ignore_ascii_case("wss") => {}
         _ => return Err(HandshakeError::InvalidUri("scheme must be ws or wss")),
     }
     let authority = uri
@@ -403,8 +474,14 @@ fn request_bytes(
     if host.is_empty() {
         return Err(HandshakeError::InvalidUri("no host"));
     }
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let path = if path.is_empty() { "/" } else { path };
+    let path = match uri.path() {
+        "" => "/",
+        path => path,
+    };
+    let query = uri
+        .query()
+        .map(|q| alloc::format!("?{q}"))
+        .unwrap_or_default();
 
     let mut headers = http::HeaderMap::new();
     let host = match request.headers().get(header::HOST) {
@@ -443,6 +520,7 @@ fn request_bytes(
     let mut out = Vec::new();
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     write_headers(&headers, &mut out);
     out.extend_from_slice(b"\r\n");

@@ -184,6 +184,10 @@ impl fmt::Display for Extension {
 /// A server gives each negotiator the client's offers of its extension (in the client's order of
 /// preference) and sends back what it returns. A client sends each negotiator's offers and lets
 /// it check the server's answer. What was agreed is reported by the handshake.
+///
+/// The agreement is reported, not yet applied: the `Connection` still treats the reserved bits
+/// as reserved, so only extensions that leave framing alone can be agreed through this hook until
+/// permessage-deflate wires its codec into the connection.
 pub trait ExtensionNegotiator: Send {
     /// The extension name this negotiator handles (compared case-insensitively).
     fn name(&self) -> &str;

@@ -7,10 +7,15 @@ use http::{HeaderMap, HeaderName, HeaderValue, Version};
 /// Collects bytes until the HTTP head is complete, within the size and header-count limits.
 ///
 /// Parsing is retried only when a new line ends, so a peer trickling one byte at a time costs
-/// one parse per header line, not one per byte.
+/// one parse per header line, not one per byte; and the number of lines is bounded by
+/// `max_headers` (httparse fails past it). Empty lines before the start line, which RFC 7230
+/// section 3.5 says to ignore, are dropped as they arrive (still counting toward the size limit),
+/// so they cannot be used to force a reparse per byte.
 #[derive(Debug)]
 pub(crate) struct HeadBuffer {
     buf: Vec<u8>,
+    /// Empty-line bytes dropped before the start line.
+    skipped: usize,
     max_size: usize,
     max_headers: usize,
 }
@@ -34,13 +39,22 @@ impl HeadBuffer {
     pub(crate) fn new(max_size: usize, max_headers: usize) -> Self {
         HeadBuffer {
             buf: Vec::new(),
+            skipped: 0,
             max_size,
             max_headers: max_headers.max(1),
         }
     }
 
     /// Appends bytes; returns whether a line ended among them (worth trying to parse).
-    pub(crate) fn push(&mut self, data: &[u8]) -> bool {
+    pub(crate) fn push(&mut self, mut data: &[u8]) -> bool {
+        if self.buf.is_empty() {
+            let blank = data
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            self.skipped += blank;
+            data = &data[blank..];
+        }
         self.buf.extend_from_slice(data);
         data.contains(&b'\n')
     }
@@ -55,8 +69,18 @@ impl HeadBuffer {
         self.buf.get(len..).unwrap_or_default()
     }
 
+    /// Drops the first `len` bytes (an interim 1xx response).
+    pub(crate) fn consume(&mut self, len: usize) {
+        self.buf.drain(..len.min(self.buf.len()));
+    }
+
+    /// Bytes received so far, dropped empty lines included.
+    pub(crate) fn received(&self) -> usize {
+        self.skipped + self.buf.len()
+    }
+
     fn check_size(&self, complete_len: Option<usize>) -> Result<(), HandshakeError> {
-        let len = complete_len.unwrap_or(self.buf.len());
+        let len = self.skipped + complete_len.unwrap_or(self.buf.len());
         if len > self.max_size {
             Err(HandshakeError::HeadTooLarge)
         } else {

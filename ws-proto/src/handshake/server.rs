@@ -36,7 +36,9 @@ pub enum ServerAction {
 pub struct Accept {
     /// The subprotocol to use; it must be one the client offered in `Sec-WebSocket-Protocol`.
     pub subprotocol: Option<String>,
-    /// Extra headers for the 101 response (cookies, for instance).
+    /// Extra headers for the 101 response (cookies, for instance). The handshake's own headers
+    /// (`Upgrade`, `Connection`, `Sec-WebSocket-*`) are not copied; a `Sec-WebSocket-Protocol`
+    /// here is taken as the subprotocol choice when `subprotocol` is `None`.
     pub headers: HeaderMap,
 }
 
@@ -150,7 +152,7 @@ impl ServerHandshake {
             Phase::Reading { .. } => {
                 if self.head.push(data) {
                     self.try_parse(now);
-                } else if self.head.bytes().len() > self.config.max_handshake_size {
+                } else if self.head.received() > self.config.max_handshake_size {
                     self.fail(HandshakeError::HeadTooLarge);
                 }
             }
@@ -234,6 +236,16 @@ impl ServerHandshake {
                 "not a WebSocket upgrade request",
             ));
         };
+        let mut accept = accept;
+        // tokio-tungstenite users pick a subprotocol by setting the response header: honour that,
+        // with the same check.
+        if accept.subprotocol.is_none() {
+            accept.subprotocol = accept
+                .headers
+                .get(header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| String::from(v.trim()));
+        }
         if let Some(p) = &accept.subprotocol {
             if !upgrade.subprotocols.contains(p) {
                 return Err(HandshakeError::SubprotocolNotOffered(p.clone()));
@@ -274,8 +286,20 @@ impl ServerHandshake {
                 .map_err(|_| HandshakeError::InvalidHeader)?;
             headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
         }
+        // The handshake's own headers are not the application's to repeat or override.
+        let owned = [
+            header::UPGRADE,
+            header::CONNECTION,
+            header::SEC_WEBSOCKET_ACCEPT,
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ];
         for (name, value) in &accept.headers {
-            headers.append(name, value.clone());
+            if !owned.contains(name) {
+                headers.append(name, value.clone());
+            }
         }
         let mut response = Vec::new();
         write_response(
@@ -341,6 +365,11 @@ impl ServerHandshake {
             Ok(None) => return,
             Err(e) => return self.fail(e),
         };
+        if self.head.after(head.len).len() > self.config.max_handshake_size {
+            return self.fail(HandshakeError::InvalidHandshake(
+                "too much data before the handshake completed",
+            ));
+        }
         let request_line = head.start;
         let method = Method::from_bytes(&request_line.method).unwrap_or(Method::GET);
         let mut builder = Request::builder()
