@@ -1,0 +1,36 @@
+//! Adapter settings: the protocol core's, plus what only a driver with a socket has.
+
+/// Settings for a WebSocket driven by an adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The protocol core's limits and timers (keepalive, close timeout, handshake timeout, ...).
+    pub protocol: ws_proto::Config,
+    /// Write backpressure: `Sink::poll_ready` waits, and reading pauses, while more than this many
+    /// bytes are queued for the socket. Pausing reads is what stops a peer that floods us with
+    /// Pings while never reading our Pongs.
+    ///
+    /// Default 1 MiB: a few round trips of a fast link; a single larger message is still accepted
+    /// (the check is before each send, not on its size).
+    pub write_high_water_mark: usize,
+    /// Bytes read from the socket per read call.
+    ///
+    /// Default 64 KiB: one syscall takes a full loopback segment burst.
+    pub read_buffer_size: usize,
+    /// Received messages queued for the application before reading pauses (backpressure
+    /// toward a peer that sends faster than the application consumes).
+    ///
+    /// Default 64.
+    pub max_queued_messages: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            protocol: ws_proto::Config::default(),
+            write_high_water_mark: 1 << 20,
+            read_buffer_size: 64 * 1024,
+            max_queued_messages: 64,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The opening handshakes, run over an async transport.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::random::{handshake_key, OsMasks};
+use crate::runtime::{Runtime, Transport};
+use crate::websocket::WebSocket;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use std::future::poll_fn;
+use std::marker::PhantomData;
+use std::task::Poll;
+use ws_proto::handshake::{Accept, ClientAction, ClientHandshake, ServerAction, ServerHandshake};
+use ws_proto::Instant;
+
+/// What the application decides about an incoming request: accept (with a subprotocol and extra
+/// headers) or answer with any other response (a refusal, or a plain HTTP page).
+pub type Decision = Result<Accept, Response<Bytes>>;
+
+/// A transport, a clock and a timer for the duration of a handshake.
+struct HandshakeIo<S, R: Runtime> {
+    io: S,
+    epoch: std::time::Instant,
+    buf: Box<[u8]>,
+    timer: Option<R::Timer>,
+    runtime: PhantomData<R>,
+}
+
+enum Input {
+    Bytes(usize),
+    Eof,
+    Timeout,
+}
+
+impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
+    fn new(io: S, read_buffer_size: usize) -> Self {
+        HandshakeIo {
+            io,
+            epoch: R::now(),
+            buf: vec![0; read_buffer_size.clamp(1, 16 * 1024)].into_boxed_slice(),
+            timer: None,
+            runtime: PhantomData,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_duration(R::now().saturating_duration_since(self.epoch))
+    }
+
+    async fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = poll_fn(|cx| self.io.poll_write(cx, data)).await?;
+            if n == 0 {
+                return Err(Error::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            data = &data[n..];
+        }
+        poll_fn(|cx| self.io.poll_flush(cx)).await?;
+        Ok(())
+    }
+
+    /// Waits for bytes, EOF, or `deadline`.
+    async fn read(&mut self, deadline: Option<Instant>) -> Result<Input, Error> {
+        if let Some(deadline) = deadline {
+            let at = self.epoch + deadline.as_duration();
+            match &mut self.timer {
+                Some(timer) => R::reset(timer, at),
+                None => self.timer = Some(R::timer(at)),
+            }
+        }
+        poll_fn(|cx| {
+            match self.io.poll_read(cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Input::Eof)),
+                Poll::Ready(Ok(n)) => return Poll::Ready(Ok(Input::Bytes(n))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => {}
+            }
+            if let (Some(_), Some(timer)) = (deadline, self.timer.as_mut()) {
+                if R::poll_timer(timer, cx).is_ready() {
+                    return Poll::Ready(Ok(Input::Timeout));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Runs the client handshake for `request` over `io` and returns the open WebSocket and the
+/// server's 101 response.
+pub async fn client_handshake<S: Transport, R: Runtime>(
+    io: S,
+    request: Request<()>,
+    config: Config,
+) -> Result<(WebSocket<S, R>, Response<()>), Error> {
+    let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
+    let mut hs = ClientHandshake::new(
+        hio.now(),
+        request,
+        handshake_key(),
+        config.protocol.clone(),
+        OsMasks::default(),
+    )?;
+    let mut out = Vec::new();
+    loop {
+        while let Some(action) = hs.poll(&mut out) {
+            match action {
+                ClientAction::Transmit(_) => {
+                    hio.write_all(&out).await?;
+                    out.clear();
+                }
+                ClientAction::Open(upgrade) => {
+                    tracing::debug!(status = %upgrade.response.status(), "client handshake done");
+                    let ws =
+                        WebSocket::from_connection(hio.io, upgrade.connection, hio.epoch, config);
+                    return Ok((ws, upgrade.response));
+                }
+                ClientAction::Failed(e) => return Err(Error::Handshake(e)),
+                _ => {}
+            }
+        }
+        let deadline = hs.poll_timeout();
+        let input = hio.read(deadline).await?;
+        let now = hio.now();
+        match input {
+            Input::Bytes(n) => hs.handle_read(now, &hio.buf[..n]),
+            Input::Eof => hs.handle_eof(now),
+            Input::Timeout => hs.handle_timeout(now),
+        }
+    }
+}
+
+/// Runs the server handshake over `io`. `decide` sees every request (WebSocket upgrades and
+/// plain HTTP alike) and accepts or answers it. A request that is not a valid upgrade gets the
+/// right HTTP error without reaching `decide`.
+pub async fn server_handshake<S: Transport, R: Runtime>(
+    io: S,
+    config: Config,
+    decide: impl FnOnce(&Request<()>) -> Decision,
+) -> Result<WebSocket<S, R>, Error> {
+    let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
+    let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
+    let mut decide = Some(decide);
+    let mut refused: Option<StatusCode> = None;
+    let mut out = Vec::new();
+    loop {
+        while let Some(action) = hs.poll(&mut out) {
+            match action {
+                ServerAction::Transmit(_) => {
+                    hio.write_all(&out).await?;
+                    out.clear();
+                }
+                ServerAction::ShutdownWrite => {
+                    let _ = poll_fn(|cx| hio.io.poll_shutdown(cx)).await;
+                }
+                ServerAction::CloseSocket => {
+                    return Err(match refused {
+                        Some(status) => Error::Refused(status),
+                        None => Error::Handshake(ws_proto::HandshakeError::UnexpectedEof),
+                    })
+                }
+                ServerAction::Request(request) => {
+                    let Some(decide) = decide.take() else {
+                        continue;
+                    };
+                    let now = hio.now();
+                    match decide(&request) {
+                        Ok(accept) => match hs.accept(now, accept) {
+                            Ok(upgrade) => {
+                                tracing::debug!(uri = %request.uri(), "server handshake done");
+                                return Ok(WebSocket::from_connection(
+                                    hio.io,
+                                    upgrade.connection,
+                                    hio.epoch,
+                                    config,
+                                ));
+                            }
+                            // A plain HTTP request accepted: the handshake answers 426.
+                            Err(_) => refused = Some(StatusCode::UPGRADE_REQUIRED),
+                        },
+                        Err(response) => {
+                            refused = Some(response.status());
+                            hs.reject(response)?;
+                        }
+                    }
+                }
+                ServerAction::Failed(e) => return Err(Error::Handshake(e)),
+                _ => {}
+            }
+        }
+        let deadline = hs.poll_timeout();
+        let input = hio.read(deadline).await?;
+        let now = hio.now();
+        match input {
+            Input::Bytes(n) => hs.handle_read(now, &hio.buf[..n]),
+            Input::Eof => hs.handle_eof(now),
+            Input::Timeout => hs.handle_timeout(now),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! What a runtime must provide: a byte transport and a clock with a timer.
+//!
+//! The adapters implement these for their runtime (tokio's `AsyncRead`/`AsyncWrite` and `Sleep`;
+//! `futures-io` and `async-io`'s `Timer` for smol and async-std); everything else is shared.
+
+use std::io;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// A bidirectional byte stream: a TCP socket, a TLS stream, or an already-upgraded HTTP connection.
+pub trait Transport: Unpin + Send + 'static {
+    /// Reads into `buf`; `Ok(0)` is end of stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes from `buf`.
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Flushes buffered writes (a TLS layer's records).
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Shuts down the write side (TCP FIN; TLS close_notify first).
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// A runtime's clock and timer. The clock is the runtime's own, so tokio's paused time drives
+/// every WebSocket timer in tests.
+pub trait Runtime: Send + Sync + 'static {
+    /// A one-shot timer that can be re-armed.
+    type Timer: Send + Unpin;
+    /// The current time.
+    fn now() -> Instant;
+    /// A timer firing at `deadline`.
+    fn timer(deadline: Instant) -> Self::Timer;
+    /// Re-arms `timer` for `deadline`.
+    fn reset(timer: &mut Self::Timer, deadline: Instant);
+    /// Ready once the deadline has passed.
+    fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+#[cfg(feature = "async-io")]
+mod futures_io_support {
+    use super::*;
+    use futures_io::{AsyncRead, AsyncWrite};
+    use std::pin::Pin;
+
+    /// Adapts any `futures-io` stream (smol's and async-std's sockets, futures-rustls) to
+    /// [`Transport`].
+    #[derive(Debug)]
+    pub struct FuturesIo<S>(pub S);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for FuturesIo<S> {
+        fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+        fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            // futures-io's `poll_close` on a TCP stream shuts down the write side.
+            Pin::new(&mut self.0).poll_close(cx)
+        }
+    }
+
+    /// The `async-io` reactor's timer, which smol and async-std both run on.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct AsyncIo;
+
+    impl Runtime for AsyncIo {
+        type Timer = async_io::Timer;
+
+        fn now() -> Instant {
+            Instant::now()
+        }
+        fn timer(deadline: Instant) -> async_io::Timer {
+            async_io::Timer::at(deadline)
+        }
+        fn reset(timer: &mut async_io::Timer, deadline: Instant) {
+            timer.set_at(deadline);
+        }
+        fn poll_timer(timer: &mut async_io::Timer, cx: &mut Context<'_>) -> Poll<()> {
+            std::future::Future::poll(Pin::new(timer), cx).map(|_| ())
+        }
+    }
+}
+
+#[cfg(feature = "async-io")]
+pub use futures_io_support::{AsyncIo, FuturesIo};

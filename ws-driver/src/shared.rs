@@ -1,0 +1,348 @@
+//! The driver: one connection, its socket and its timer, advanced as far as possible on every
+//! poll from either half of a WebSocket.
+//!
+//! All protocol decisions are the core's; this file only moves bytes, fires the timer, and
+//! applies backpressure (it stops reading while the application has unread messages or the
+//! socket has a backlog of unwritten bytes).
+
+use crate::config::Config;
+use crate::runtime::{Runtime, Transport};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+use ws_proto::{Action, Closed, Connection, Event, Instant, State};
+
+/// Loop iterations per poll before yielding, so one busy connection cannot starve its executor.
+const BUDGET: usize = 32;
+
+pub(crate) struct Shared<S, R: Runtime> {
+    io: Option<S>,
+    pub(crate) conn: Connection,
+    pub(crate) config: Config,
+    epoch: std::time::Instant,
+    read_buf: Box<[u8]>,
+    /// Bytes from `Transmit` actions; `out[..written]` is already on the socket.
+    out: Vec<u8>,
+    written: usize,
+    needs_flush: bool,
+    shutdown_pending: bool,
+    close_pending: bool,
+    eof: bool,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) closed: Option<Box<Closed>>,
+    /// Whether the reader has been told the stream ended.
+    pub(crate) end_reported: bool,
+    timer: Option<R::Timer>,
+    timer_deadline: Option<Instant>,
+    span: tracing::Span,
+}
+
+impl<S: Transport, R: Runtime> Shared<S, R> {
+    pub(crate) fn new(io: S, conn: Connection, epoch: std::time::Instant, config: Config) -> Self {
+        let span = tracing::debug_span!("websocket", role = ?conn.role());
+        span.in_scope(|| tracing::debug!("open"));
+        Shared {
+            io: Some(io),
+            conn,
+            read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
+            config,
+            epoch,
+            out: Vec::new(),
+            written: 0,
+            needs_flush: false,
+            shutdown_pending: false,
+            close_pending: false,
+            eof: false,
+            events: VecDeque::new(),
+            closed: None,
+            end_reported: false,
+            timer: None,
+            timer_deadline: None,
+            span,
+        }
+    }
+
+    /// The core's clock: the runtime's time since this connection's epoch.
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_duration(R::now().saturating_duration_since(self.epoch))
+    }
+
+    /// Makes every step possible without waiting; registers `cx` with whatever it waits on.
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        for _ in 0..BUDGET {
+            self.take_actions();
+            let mut progress = self.write(cx);
+            progress |= self.fire_timer(cx);
+            progress |= self.read(cx);
+            if !progress {
+                return;
+            }
+        }
+        // Out of budget with work left: come back after others had their turn.
+        cx.waker().wake_by_ref();
+    }
+
+    /// Moves the core's output into the write buffer, the event queue and the pending socket
+    /// actions.
+    fn take_actions(&mut self) {
+        while let Some(action) = self.conn.poll(&mut self.out) {
+            match action {
+                Action::Transmit(_) => {}
+                Action::ShutdownWrite => self.shutdown_pending = true,
+                Action::CloseSocket => self.close_pending = true,
+                Action::Event(Event::Closed(closed)) => {
+                    tracing::debug!(
+                        code = closed.code.0,
+                        clean = closed.was_clean,
+                        outcome = ?closed.outcome,
+                        initiator = ?closed.initiator,
+                        "closed"
+                    );
+                    self.closed = Some(closed);
+                }
+                Action::Event(event) => {
+                    if let Event::CloseReceived(frame) = &event {
+                        tracing::debug!(code = frame.code.0, reason = %frame.reason, "close received");
+                    }
+                    self.events.push_back(event);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        let mut error = None;
+        while self.written < self.out.len() {
+            match io.poll_write(cx, &self.out[self.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.conn.handle_written(n);
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    error = Some(e);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if error.is_none() && self.written > 0 && self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+            self.needs_flush = true;
+        }
+        if error.is_none() && self.out.is_empty() && self.needs_flush {
+            match io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.needs_flush = false;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => error = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        if error.is_none() && self.out.is_empty() && !self.needs_flush && self.shutdown_pending {
+            if let Poll::Ready(result) = io.poll_shutdown(cx) {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "shutdown failed");
+                }
+                self.shutdown_pending = false;
+                progress = true;
+            }
+        }
+        if let Some(e) = error {
+            self.transport_error(e);
+            return true;
+        }
+        if self.close_pending {
+            // The core is done with the socket: what could not be written at once is dropped.
+            self.release_socket(cx);
+            return true;
+        }
+        progress
+    }
+
+    /// Closes the socket, first reading away what it holds so the kernel sends FIN, not RST.
+    fn release_socket(&mut self, cx: &mut Context<'_>) {
+        if let Some(mut io) = self.io.take() {
+            for _ in 0..16 {
+                match io.poll_read(cx, &mut self.read_buf) {
+                    Poll::Ready(Ok(n)) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            tracing::debug!("socket closed");
+        }
+        self.close_pending = false;
+        self.timer = None;
+    }
+
+    fn transport_error(&mut self, error: io::Error) {
+        tracing::debug!(%error, "transport error");
+        let now = self.now();
+        self.conn.handle_transport_error(now);
+        self.out.clear();
+        self.written = 0;
+        self.needs_flush = false;
+        self.shutdown_pending = false;
+    }
+
+    fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.io.is_none() {
+            return false;
+        }
+        let deadline = self.conn.poll_timeout();
+        if deadline != self.timer_deadline {
+            self.timer_deadline = deadline;
+            if let Some(deadline) = deadline {
+                let at = self
+                    .epoch
+                    .checked_add(deadline.as_duration())
+                    .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400));
+                match &mut self.timer {
+                    Some(timer) => R::reset(timer, at),
+                    None => self.timer = Some(R::timer(at)),
+                }
+            }
+        }
+        let (Some(deadline), Some(timer)) = (deadline, self.timer.as_mut()) else {
+            return false;
+        };
+        if R::poll_timer(timer, cx).is_pending() {
+            return false;
+        }
+        // The timer fired: the deadline has passed, even if the clock reads a hair earlier.
+        let now = self.now().max(deadline);
+        self.conn.handle_timeout(now);
+        self.timer_deadline = None;
+        true
+    }
+
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        let state = self.conn.state();
+        if self.eof || state == State::Closed {
+            return false;
+        }
+        // Backpressure, except while closing, when the peer's Close must still be read.
+        if state == State::Open
+            && (self.events.len() >= self.config.max_queued_messages
+                || self.conn.buffered_amount() >= self.config.write_high_water_mark)
+        {
+            return false;
+        }
+        let result = io.poll_read(cx, &mut self.read_buf);
+        let now = self.now();
+        match result {
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.conn.handle_eof(now);
+            }
+            Poll::Ready(Ok(n)) => self.conn.handle_read(now, &self.read_buf[..n]),
+            Poll::Ready(Err(e)) => self.transport_error(e),
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// Whether every queued byte has reached the socket.
+    pub(crate) fn is_flushed(&self) -> bool {
+        self.io.is_none()
+            || (self.out.is_empty() && !self.needs_flush && self.conn.buffered_amount() == 0)
+    }
+
+    /// `terminate()`: drop everything and the socket, now.
+    pub(crate) fn terminate(&mut self) {
+        self.conn.terminate();
+        self.out.clear();
+        self.written = 0;
+        self.take_actions();
+        self.io = None;
+        self.close_pending = false;
+        self.timer = None;
+    }
+}
+
+/// Which half of a WebSocket is polling.
+#[derive(Clone, Copy)]
+pub(crate) enum Half {
+    Read,
+    Write,
+}
+
+/// Wakes both halves: the socket keeps one waker per direction, and whichever half polled last
+/// registered it, so a wake-up must reach both (spurious wake-ups are harmless).
+#[derive(Default)]
+struct Wakers {
+    read: Mutex<Option<Waker>>,
+    write: Mutex<Option<Waker>>,
+}
+
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for slot in [&self.read, &self.write] {
+            if let Some(waker) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// The state both halves share.
+pub(crate) struct Inner<S, R: Runtime> {
+    shared: Mutex<Shared<S, R>>,
+    wakers: Arc<Wakers>,
+    proxy: Waker,
+}
+
+impl<S: Transport, R: Runtime> Inner<S, R> {
+    pub(crate) fn new(shared: Shared<S, R>) -> Arc<Self> {
+        let wakers = Arc::new(Wakers::default());
+        Arc::new(Inner {
+            shared: Mutex::new(shared),
+            proxy: Waker::from(wakers.clone()),
+            wakers,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<S, R>> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `cx` for `half`, drives the connection, then runs `f` on the shared state.
+    pub(crate) fn poll_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        half: Half,
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T {
+        let slot = match half {
+            Half::Read => &self.wakers.read,
+            Half::Write => &self.wakers.write,
+        };
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        let mut proxy_cx = Context::from_waker(&self.proxy);
+        let mut shared = self.lock();
+        shared.drive(&mut proxy_cx);
+        f(&mut shared, &mut proxy_cx)
+    }
+}

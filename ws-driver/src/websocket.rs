@@ -1,0 +1,342 @@
+//! `WebSocket<S>`: a `Stream` of messages and a `Sink` for them, splittable into halves that
+//! never deadlock.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::message::Message;
+use crate::random::OsMasks;
+use crate::runtime::{Runtime, Transport};
+use crate::shared::{Half, Inner, Shared};
+use futures_core::Stream;
+use futures_sink::Sink;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use ws_proto::{
+    CloseCode, Closed, CommandError, Connection, Instant, MessageKind, Outcome, Role, State,
+};
+
+/// A WebSocket connection over the transport `S`, on the runtime `R`.
+///
+/// - Read: `Stream<Item = Result<Message, Error>>`. The stream ends (`None`) after a clean close;
+///   after an unclean end it yields one `Err(Error::ConnectionLost(report))` first.
+/// - Write: `Sink<Message>`; `poll_ready` applies backpressure at the write high-water mark.
+/// - [`close`](Self::close) starts the close handshake and resolves once the connection is
+///   Closed (bounded by the close timeout); [`terminate`](Self::terminate) drops it at once.
+///
+/// Every poll from either side drives the whole connection: answering Pings and Close frames,
+/// firing timers, writing queued frames.
+///
+/// **Cancellation safety**: `next()` is cancellation safe. A message is removed from the queue
+/// only when `poll_next` returns it, so dropping a pending `next()` (in `select!`, on a timeout)
+/// loses nothing; the next call returns the same message.
+pub struct WebSocket<S, R: Runtime> {
+    inner: Arc<Inner<S, R>>,
+}
+
+/// The read half of a split [`WebSocket`]: a `Stream` of messages.
+pub struct ReadHalf<S, R: Runtime> {
+    inner: Arc<Inner<S, R>>,
+}
+
+/// Halves of two different WebSockets cannot be reunited; here they are back.
+pub struct ReuniteError<S, R: Runtime>(pub ReadHalf<S, R>, pub WriteHalf<S, R>);
+
+impl<S, R: Runtime> std::fmt::Debug for ReuniteError<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuniteError: the halves belong to different WebSockets")
+    }
+}
+
+/// The write half of a split [`WebSocket`]: a `Sink` of messages, plus `close` and `terminate`.
+pub struct WriteHalf<S, R: Runtime> {
+    inner: Arc<Inner<S, R>>,
+}
+
+impl<S, R: Runtime> std::fmt::Debug for WebSocket<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket").finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport, R: Runtime> WebSocket<S, R> {
+    /// Wraps a connection whose handshake is done; `epoch` is the instant its clock started at.
+    pub fn from_connection(
+        io: S,
+        conn: Connection,
+        epoch: std::time::Instant,
+        config: Config,
+    ) -> Self {
+        WebSocket {
+            inner: Inner::new(Shared::new(io, conn, epoch, config)),
+        }
+    }
+
+    /// A WebSocket over a stream that was already upgraded elsewhere (hyper, axum, an HTTP/2
+    /// extended CONNECT stream): starts Open, with `role` deciding masking.
+    pub fn from_raw_socket(io: S, role: Role, config: Config) -> Self {
+        let conn = Connection::new(
+            role,
+            Instant::ZERO,
+            config.protocol.clone(),
+            OsMasks::default(),
+        );
+        Self::from_connection(io, conn, R::now(), config)
+    }
+
+    /// Connecting (never, once constructed), Open, Closing or Closed.
+    pub fn state(&self) -> State {
+        state(&self.inner)
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.inner.lock().conn.buffered_amount()
+    }
+
+    /// The final report (code, reason, was_clean, outcome) once the connection is Closed.
+    pub fn closed(&self) -> Option<Closed> {
+        self.inner.lock().closed.as_deref().cloned()
+    }
+
+    /// Starts the close handshake and waits until the connection is Closed (at most the close
+    /// timeout, then the socket is dropped). Messages that arrive meanwhile stay queued for the
+    /// stream. Returns the final report.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Closed, Error> {
+        close(&self.inner, code, reason).await
+    }
+
+    /// Drops the connection at once: unsent frames are discarded, the socket closed, and the
+    /// report says 1006, `Outcome::Terminated`.
+    pub fn terminate(&self) {
+        self.inner.lock().terminate();
+    }
+
+    /// Splits into a read half and a write half that can be used from different tasks.
+    pub fn split(self) -> (ReadHalf<S, R>, WriteHalf<S, R>) {
+        (
+            ReadHalf {
+                inner: self.inner.clone(),
+            },
+            WriteHalf { inner: self.inner },
+        )
+    }
+}
+
+impl<S: Transport, R: Runtime> ReadHalf<S, R> {
+    /// Joins the halves again; they must come from the same `split`.
+    pub fn reunite(self, write: WriteHalf<S, R>) -> Result<WebSocket<S, R>, ReuniteError<S, R>> {
+        if Arc::ptr_eq(&self.inner, &write.inner) {
+            drop(write);
+            Ok(WebSocket { inner: self.inner })
+        } else {
+            Err(ReuniteError(self, write))
+        }
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        state(&self.inner)
+    }
+}
+
+impl<S: Transport, R: Runtime> WriteHalf<S, R> {
+    /// See [`WebSocket::close`]; works after a split, while the read half is elsewhere.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Closed, Error> {
+        close(&self.inner, code, reason).await
+    }
+
+    /// See [`WebSocket::terminate`].
+    pub fn terminate(&self) {
+        self.inner.lock().terminate();
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        state(&self.inner)
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.inner.lock().conn.buffered_amount()
+    }
+}
+
+fn state<S: Transport, R: Runtime>(inner: &Inner<S, R>) -> State {
+    inner.lock().conn.state()
+}
+
+async fn close<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    code: CloseCode,
+    reason: &str,
+) -> Result<Closed, Error> {
+    {
+        let mut shared = inner.lock();
+        let now = shared.now();
+        shared.conn.close(now, code, reason)?;
+    }
+    poll_fn(|cx| {
+        inner.poll_with(cx, Half::Write, |shared, _| match &shared.closed {
+            Some(closed) => Poll::Ready(Ok((**closed).clone())),
+            None => Poll::Pending,
+        })
+    })
+    .await
+}
+
+fn poll_next<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Message, Error>>> {
+    inner.poll_with(cx, Half::Read, |shared, _| {
+        while let Some(event) = shared.events.pop_front() {
+            if let Some(message) = Message::from_event(event) {
+                return Poll::Ready(Some(Ok(message)));
+            }
+        }
+        let Some(closed) = &shared.closed else {
+            return Poll::Pending;
+        };
+        if shared.end_reported {
+            return Poll::Ready(None);
+        }
+        shared.end_reported = true;
+        let clean =
+            closed.was_clean && matches!(closed.outcome, Outcome::Clean | Outcome::EofTimeout);
+        if clean {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Err(Error::ConnectionLost(closed.clone()))))
+        }
+    })
+}
+
+fn poll_ready<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    inner.poll_with(cx, Half::Write, |shared, _| {
+        if shared.conn.state() == State::Open
+            && shared.conn.buffered_amount() >= shared.config.write_high_water_mark
+        {
+            // The drive above registered for writability.
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    })
+}
+
+fn start_send<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    message: Message,
+) -> Result<(), Error> {
+    let mut shared = inner.lock();
+    let conn = &mut shared.conn;
+    let result = match message {
+        Message::Text(text) => conn.send_text(&text),
+        Message::Binary(data) => conn.send_binary(&data),
+        Message::Ping(data) => conn.send_ping(&data),
+        Message::Pong(data) => conn.send_pong(&data),
+        Message::Fragment(fragment) => {
+            conn.send_fragment(fragment.kind, &fragment.data, fragment.last)
+        }
+        Message::Close(frame) => {
+            let now = shared.now();
+            let (code, reason) = match &frame {
+                Some(frame) => (frame.code, frame.reason.as_str()),
+                None => (CloseCode::NO_STATUS, ""),
+            };
+            shared.conn.close(now, code, reason)
+        }
+    };
+    result.map_err(|e| match e {
+        CommandError::NotOpen(_) => Error::AlreadyClosed,
+        other => Error::Command(other),
+    })
+}
+
+fn poll_flush<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    inner.poll_with(cx, Half::Write, |shared, _| {
+        if shared.is_flushed() {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+fn poll_close<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    {
+        let mut shared = inner.lock();
+        if shared.conn.state() == State::Open {
+            let now = shared.now();
+            // A valid code: cannot fail.
+            let _ = shared.conn.close(now, CloseCode::NORMAL, "");
+        }
+    }
+    inner.poll_with(cx, Half::Write, |shared, _| {
+        if shared.closed.is_some() {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+macro_rules! impl_stream {
+    ($ty:ident) => {
+        impl<S: Transport, R: Runtime> Stream for $ty<S, R> {
+            type Item = Result<Message, Error>;
+
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                poll_next(&self.inner, cx)
+            }
+        }
+    };
+}
+
+macro_rules! impl_sink {
+    ($ty:ident) => {
+        impl<S: Transport, R: Runtime> Sink<Message> for $ty<S, R> {
+            type Error = Error;
+
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                poll_ready(&self.inner, cx)
+            }
+            fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+                start_send(&self.inner, message)
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                poll_flush(&self.inner, cx)
+            }
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                poll_close(&self.inner, cx)
+            }
+        }
+    };
+}
+
+impl_stream!(WebSocket);
+impl_stream!(ReadHalf);
+impl_sink!(WebSocket);
+impl_sink!(WriteHalf);
+
+/// A fragment of a message, to send through the `Sink`: the first one's `kind` starts the
+/// message, `last` ends it.
+pub fn fragment(kind: MessageKind, data: impl Into<bytes::Bytes>, last: bool) -> Message {
+    Message::Fragment(ws_proto::Fragment {
+        kind,
+        data: data.into(),
+        first: false,
+        last,
+    })
+}
