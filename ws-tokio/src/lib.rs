@@ -1,4 +1,222 @@
-//! WebSocket (RFC 6455) for tokio, built on the sans-IO core [`ws-proto`].
+//! WebSocket (RFC 6455) for tokio, built on the sans-IO core [`ws_proto`].
 //!
-//! This crate is an empty shell: its driver, `connect`/`accept`, `Stream`/`Sink` and TLS arrive with
-//! the runtime-adapters issue. Use `ws-proto` directly until then.
+//! The API follows tokio-tungstenite: [`connect`] / [`connect_with`] for `ws://` and `wss://`,
+//! [`accept`] / [`accept_with`] for servers (the callback sees the `http::Request` and may pick a
+//! subprotocol, add headers, or answer with any other response), [`from_raw_socket`] for
+//! streams upgraded elsewhere (hyper, axum). A [`WebSocket`] is a `futures` `Stream` of
+//! [`Message`]s and a `Sink` for them, and splits into halves that never deadlock.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! # async fn run() -> Result<(), ws_tokio::Error> {
+//! let (mut ws, _response) = ws_tokio::connect("ws://127.0.0.1:9001/").await?;
+//! ws.send(ws_tokio::Message::text("hello")).await?;
+//! while let Some(message) = ws.next().await {
+//!     println!("{:?}", message?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! All protocol behaviour (close handshake, keepalive, limits, timeouts) is the core's; this
+//! crate binds it to tokio's sockets and timers. Timers use tokio's clock, so
+//! `#[tokio::test(start_paused = true)]` runs close timeouts and keepalive in virtual time.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod stream;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+pub use stream::MaybeTlsStream;
+pub use ws_driver::{
+    fragment, Accept, CloseCode, CloseFrame, Closed, Config, Decision, Error, Initiator, Message,
+    MessageKind, Outcome, Role, State,
+};
+pub use ws_proto;
+
+/// A WebSocket over the tokio stream `S`.
+pub type WebSocket<S> = ws_driver::WebSocket<TokioIo<S>, Tokio>;
+/// The read half of a split [`WebSocket`].
+pub type ReadHalf<S> = ws_driver::ReadHalf<TokioIo<S>, Tokio>;
+/// The write half of a split [`WebSocket`].
+pub type WriteHalf<S> = ws_driver::WriteHalf<TokioIo<S>, Tokio>;
+
+/// tokio's clock and timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+impl ws_driver::Runtime for Tokio {
+    type Timer = Pin<Box<tokio::time::Sleep>>;
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+    fn timer(deadline: Instant) -> Self::Timer {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+    fn reset(timer: &mut Self::Timer, deadline: Instant) {
+        timer.as_mut().reset(deadline.into());
+    }
+    fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()> {
+        timer.as_mut().poll(cx)
+    }
+}
+
+/// Adapts a tokio `AsyncRead + AsyncWrite` stream to the driver.
+#[derive(Debug)]
+pub struct TokioIo<S>(pub S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ws_driver::Transport for TokioIo<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut read_buf = ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, &mut read_buf) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Connects to a `ws://` or `wss://` URL with the default configuration. Returns the open
+/// WebSocket and the server's 101 response.
+pub async fn connect(
+    url: &str,
+) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
+    let request = ws_proto::ClientHandshake::request(url)?;
+    connect_with(request, Config::default()).await
+}
+
+/// Connects with a prepared request (extra headers such as `Origin`, cookies, or
+/// `Sec-WebSocket-Protocol`) and a configuration. `wss://` uses webpki-roots; see
+/// [`connect_with_tls`] for other trust anchors or client certificates.
+pub async fn connect_with(
+    request: http::Request<()>,
+    config: Config,
+) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
+    connect_with_tls(request, config, None).await
+}
+
+/// [`connect_with`] with a rustls client configuration for `wss://` (`None`: webpki-roots).
+#[cfg(feature = "rustls")]
+pub async fn connect_with_tls(
+    request: http::Request<()>,
+    config: Config,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
+    let (host, port, secure) = target(request.uri())?;
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let _ = tcp.set_nodelay(true);
+    let stream = if secure {
+        stream::wrap_tls(tcp, &host, tls).await?
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    client_async(request, stream, config).await
+}
+
+/// [`connect_with`] without TLS support: `wss://` fails with [`Error::TlsUnsupported`].
+#[cfg(not(feature = "rustls"))]
+pub async fn connect_with_tls(
+    request: http::Request<()>,
+    config: Config,
+    _tls: Option<()>,
+) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
+    let (host, port, secure) = target(request.uri())?;
+    if secure {
+        return Err(Error::TlsUnsupported);
+    }
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let _ = tcp.set_nodelay(true);
+    client_async(request, MaybeTlsStream::Plain(tcp), config).await
+}
+
+/// Runs the client handshake over a stream you connected yourself (a proxy tunnel, a Unix
+/// socket, an in-memory duplex).
+pub async fn client_async<S>(
+    request: http::Request<()>,
+    stream: S,
+    config: Config,
+) -> Result<(WebSocket<S>, http::Response<()>), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    ws_driver::client_handshake(TokioIo(stream), request, config).await
+}
+
+/// Accepts a WebSocket on an incoming stream with the default configuration; plain HTTP
+/// requests are answered 426 Upgrade Required.
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    accept_with(stream, Config::default(), |_| Ok(Accept::default())).await
+}
+
+/// Accepts with a configuration and a callback that sees every request and decides: `Ok(Accept)`
+/// upgrades (optionally with a subprotocol and extra headers); `Err(response)` answers with that
+/// response instead (a refusal, or a plain HTTP page) and returns [`Error::Refused`].
+pub async fn accept_with<S>(
+    stream: S,
+    config: Config,
+    callback: impl FnOnce(&http::Request<()>) -> Decision,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    ws_driver::server_handshake(TokioIo(stream), config, callback).await
+}
+
+/// A WebSocket over a stream that was upgraded elsewhere (hyper, axum): starts Open.
+pub fn from_raw_socket<S>(stream: S, role: Role, config: Config) -> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    WebSocket::from_raw_socket(TokioIo(stream), role, config)
+}
+
+/// Binds a listener with a backlog of 1024. `TcpListener::bind` uses 128, and bursts of a few
+/// hundred connects then overflow it: clients wait for SYN retransmits (seconds each).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Host, port and whether TLS is needed, from a `ws://` / `wss://` URI.
+fn target(uri: &http::Uri) -> Result<(String, u16, bool), Error> {
+    let secure = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("wss") => true,
+        Some(s) if s.eq_ignore_ascii_case("ws") => false,
+        _ => return Err(Error::Url("scheme must be ws or wss".into())),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::Url("no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    Ok((host, port, secure))
+}
