@@ -13,9 +13,29 @@ use std::task::Poll;
 use ws_proto::handshake::{Accept, ClientAction, ClientHandshake, ServerAction, ServerHandshake};
 use ws_proto::Instant;
 
-/// What the application decides about an incoming request: accept (with a subprotocol and extra
-/// headers) or answer with any other response (a refusal, or a plain HTTP page).
-pub type Decision = Result<Accept, Response<Bytes>>;
+/// What the application decides about an incoming request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Upgrade, with an optional subprotocol and extra response headers.
+    Accept(Accept),
+    /// Answer with this response instead: a refusal (401, 403, ...) or a plain HTTP page.
+    Respond(Response<Bytes>),
+}
+
+impl Decision {
+    /// Upgrade with no subprotocol and no extra headers.
+    pub fn accept() -> Decision {
+        Decision::Accept(Accept::default())
+    }
+
+    /// Upgrade choosing `subprotocol` (one the client offered).
+    pub fn accept_subprotocol(subprotocol: impl Into<String>) -> Decision {
+        Decision::Accept(Accept {
+            subprotocol: Some(subprotocol.into()),
+            ..Accept::default()
+        })
+    }
+}
 
 /// A transport, a clock and a timer for the duration of a handshake.
 struct HandshakeIo<S, R: Runtime> {
@@ -165,7 +185,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                     };
                     let now = hio.now();
                     match decide(&request) {
-                        Ok(accept) => match hs.accept(now, accept) {
+                        Decision::Accept(accept) => match hs.accept(now, accept) {
                             Ok(upgrade) => {
                                 tracing::debug!(uri = %request.uri(), "server handshake done");
                                 return Ok(WebSocket::from_connection(
@@ -178,7 +198,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                             // A plain HTTP request accepted: the handshake answers 426.
                             Err(_) => refused = Some(StatusCode::UPGRADE_REQUIRED),
                         },
-                        Err(response) => {
+                        Decision::Respond(response) => {
                             refused = Some(response.status());
                             hs.reject(response)?;
                         }

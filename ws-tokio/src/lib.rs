@@ -166,12 +166,13 @@ pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    accept_with(stream, Config::default(), |_| Ok(Accept::default())).await
+    accept_with(stream, Config::default(), |_| Decision::accept()).await
 }
 
-/// Accepts with a configuration and a callback that sees every request and decides: `Ok(Accept)`
-/// upgrades (optionally with a subprotocol and extra headers); `Err(response)` answers with that
-/// response instead (a refusal, or a plain HTTP page) and returns [`Error::Refused`].
+/// Accepts with a configuration and a callback that sees every request and decides:
+/// [`Decision::Accept`] upgrades (optionally with a subprotocol and extra headers);
+/// [`Decision::Respond`] answers with that response instead (a refusal, or a plain HTTP page)
+/// and returns [`Error::Refused`].
 pub async fn accept_with<S>(
     stream: S,
     config: Config,

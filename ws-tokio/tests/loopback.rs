@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use ws_tokio::{
-    fragment, Accept, CloseCode, Config, Error, Initiator, Message, MessageKind, Outcome, State,
+    fragment, CloseCode, Config, Decision, Error, Initiator, Message, MessageKind, Outcome, State,
     WebSocket,
 };
 
@@ -28,8 +28,7 @@ where
             let handler = handler.clone();
             let config = config.clone();
             tokio::spawn(async move {
-                if let Ok(ws) =
-                    ws_tokio::accept_with(stream, config, |_| Ok(Accept::default())).await
+                if let Ok(ws) = ws_tokio::accept_with(stream, config, |_| Decision::accept()).await
                 {
                     handler(ws).await;
                 }
@@ -376,15 +375,14 @@ async fn accept_callback_picks_a_subprotocol_or_refuses() {
             tokio::spawn(async move {
                 let result = ws_tokio::accept_with(stream, Config::default(), |request| {
                     if request.uri().path() == "/private" {
-                        return Err(http::Response::builder()
-                            .status(403)
-                            .body("go away".into())
-                            .unwrap());
+                        return Decision::Respond(
+                            http::Response::builder()
+                                .status(403)
+                                .body("go away".into())
+                                .unwrap(),
+                        );
                     }
-                    Ok(Accept {
-                        subprotocol: Some("v2.chat".into()),
-                        ..Accept::default()
-                    })
+                    Decision::accept_subprotocol("v2.chat")
                 })
                 .await;
                 if let Ok(ws) = result {
