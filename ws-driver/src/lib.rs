@@ -16,6 +16,7 @@ mod message;
 mod random;
 mod runtime;
 mod shared;
+mod target;
 mod websocket;
 
 pub use config::Config;
@@ -26,6 +27,9 @@ pub use random::{handshake_key, OsMasks};
 #[cfg(feature = "async-io")]
 pub use runtime::{AsyncIo, FuturesIo};
 pub use runtime::{Runtime, Transport};
+pub use target::connect_target;
+#[cfg(feature = "rustls")]
+pub use target::{default_tls_config, server_name};
 pub use websocket::{fragment, ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use ws_proto::handshake::Accept;
 pub use ws_proto::{CloseCode, CloseFrame, Closed, Initiator, MessageKind, Outcome, Role, State};

@@ -70,20 +70,25 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     }
 
     /// Makes every step possible without waiting; registers `cx` with whatever it waits on.
-    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) {
+    /// Returns whether anything happened (bytes moved, events queued, a timer fired).
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
         let span = self.span.clone();
         let _entered = span.enter();
+        let events_before = self.events.len();
+        let mut any = false;
         for _ in 0..BUDGET {
             self.take_actions();
             let mut progress = self.write(cx);
             progress |= self.fire_timer(cx);
             progress |= self.read(cx);
+            any |= progress;
             if !progress {
-                return;
+                return any || self.events.len() != events_before;
             }
         }
         // Out of budget with work left: come back after others had their turn.
         cx.waker().wake_by_ref();
+        true
     }
 
     /// Moves the core's output into the write buffer, the event queue and the pending socket
@@ -335,14 +340,28 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         half: Half,
         f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
     ) -> T {
-        let slot = match half {
-            Half::Read => &self.wakers.read,
-            Half::Write => &self.wakers.write,
+        let (mine, other) = match half {
+            Half::Read => (&self.wakers.read, &self.wakers.write),
+            Half::Write => (&self.wakers.write, &self.wakers.read),
         };
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        *mine.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
         let mut proxy_cx = Context::from_waker(&self.proxy);
         let mut shared = self.lock();
-        shared.drive(&mut proxy_cx);
-        f(&mut shared, &mut proxy_cx)
+        let progress = shared.drive(&mut proxy_cx);
+        let result = f(&mut shared, &mut proxy_cx);
+        drop(shared);
+        if progress {
+            // This poll may have done what the other half is waiting for (read its messages,
+            // written its backlog, closed): the IO readiness that would have woken it was
+            // consumed here, so wake it, unless it is this very task.
+            let mut slot = other.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.as_ref().is_some_and(|w| !w.will_wake(cx.waker())) {
+                if let Some(waker) = slot.take() {
+                    drop(slot);
+                    waker.wake();
+                }
+            }
+        }
+        result
     }
 }

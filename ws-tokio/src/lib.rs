@@ -104,47 +104,49 @@ pub async fn connect(
 }
 
 /// Connects with a prepared request (extra headers such as `Origin`, cookies, or
-/// `Sec-WebSocket-Protocol`) and a configuration. `wss://` uses webpki-roots; see
+/// `Sec-WebSocket-Protocol`) and a configuration. `wss://` trusts webpki-roots; see
 /// [`connect_with_tls`] for other trust anchors or client certificates.
 pub async fn connect_with(
     request: http::Request<()>,
     config: Config,
 ) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
-    connect_with_tls(request, config, None).await
+    connect_inner(request, config, None).await
 }
 
-/// [`connect_with`] with a rustls client configuration for `wss://` (`None`: webpki-roots).
+/// [`connect_with`] with the rustls client configuration `wss://` should use.
 #[cfg(feature = "rustls")]
 pub async fn connect_with_tls(
     request: http::Request<()>,
     config: Config,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls: std::sync::Arc<rustls::ClientConfig>,
 ) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
-    let (host, port, secure) = target(request.uri())?;
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
-    let _ = tcp.set_nodelay(true);
-    let stream = if secure {
-        stream::wrap_tls(tcp, &host, tls).await?
-    } else {
-        MaybeTlsStream::Plain(tcp)
-    };
-    client_async(request, stream, config).await
+    connect_inner(request, config, Some(tls)).await
 }
 
-/// [`connect_with`] without TLS support: `wss://` fails with [`Error::TlsUnsupported`].
+#[cfg(feature = "rustls")]
+type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
 #[cfg(not(feature = "rustls"))]
-pub async fn connect_with_tls(
+type TlsConfig = std::convert::Infallible;
+
+async fn connect_inner(
     request: http::Request<()>,
     config: Config,
-    _tls: Option<()>,
+    tls: Option<TlsConfig>,
 ) -> Result<(WebSocket<MaybeTlsStream<TcpStream>>, http::Response<()>), Error> {
-    let (host, port, secure) = target(request.uri())?;
-    if secure {
-        return Err(Error::TlsUnsupported);
-    }
+    let (host, port, secure) = ws_driver::connect_target(request.uri())?;
     let tcp = TcpStream::connect((host.as_str(), port)).await?;
     let _ = tcp.set_nodelay(true);
-    client_async(request, MaybeTlsStream::Plain(tcp), config).await
+    let stream = match secure {
+        #[cfg(feature = "rustls")]
+        true => stream::wrap_tls(tcp, &host, tls).await?,
+        #[cfg(not(feature = "rustls"))]
+        true => {
+            let _ = tls;
+            return Err(Error::TlsUnsupported);
+        }
+        false => MaybeTlsStream::Plain(tcp),
+    };
+    client_async(request, stream, config).await
 }
 
 /// Runs the client handshake over a stream you connected yourself (a proxy tunnel, a Unix
@@ -203,21 +205,4 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
-}
-
-/// Host, port and whether TLS is needed, from a `ws://` / `wss://` URI.
-fn target(uri: &http::Uri) -> Result<(String, u16, bool), Error> {
-    let secure = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("wss") => true,
-        Some(s) if s.eq_ignore_ascii_case("ws") => false,
-        _ => return Err(Error::Url("scheme must be ws or wss".into())),
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::Url("no host".into()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    Ok((host, port, secure))
 }

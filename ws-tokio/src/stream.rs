@@ -25,22 +25,8 @@ pub(crate) async fn wrap_tls<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = tls.unwrap_or_else(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        std::sync::Arc::new(
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        )
-    });
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| crate::Error::Tls(e.to_string()))?;
+    let config = tls.unwrap_or_else(ws_driver::default_tls_config);
+    let name = ws_driver::server_name(host)?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let tls = connector.connect(name, stream).await?;
     Ok(MaybeTlsStream::Rustls(Box::new(tls)))

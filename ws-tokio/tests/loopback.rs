@@ -448,7 +448,7 @@ async fn tls_round_trip_with_a_self_signed_certificate() {
         .with_no_client_auth();
     let request = ws_proto::ClientHandshake::request(&format!("wss://localhost:{port}/")).unwrap();
     let (mut ws, _) =
-        ws_tokio::connect_with_tls(request, Config::default(), Some(Arc::new(client_config)))
+        ws_tokio::connect_with_tls(request, Config::default(), Arc::new(client_config))
             .await
             .unwrap();
     ws.send(Message::text("over TLS")).await.unwrap();
