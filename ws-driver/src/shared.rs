@@ -34,6 +34,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) closed: Option<Box<Closed>>,
     /// Whether the reader has been told the stream ended.
     pub(crate) end_reported: bool,
+    /// The application was just handed a message that preceded a bad frame: hold the failure
+    /// (and our Close) until it comes back (next read, flush or close), so its answer goes first.
+    pub(crate) hold_failure: bool,
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
     span: tracing::Span,
@@ -58,6 +61,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             events: VecDeque::new(),
             closed: None,
             end_reported: false,
+            hold_failure: false,
             timer: None,
             timer_deadline: None,
             span,
@@ -71,7 +75,12 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Makes every step possible without waiting; registers `cx` with whatever it waits on.
     /// Returns whether anything happened (bytes moved, events queued, a timer fired).
-    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+    ///
+    /// Only the read side (or anyone while closing) reads the socket: a message read while the
+    /// application is busy sending could be followed by a bad frame that fails the connection
+    /// before the application answered the message, which tungstenite-style read-on-demand
+    /// never does (Autobahn 4.1.5 then reports NON-STRICT).
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half) -> bool {
         let span = self.span.clone();
         let _entered = span.enter();
         let events_before = self.events.len();
@@ -80,7 +89,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             self.take_actions();
             let mut progress = self.write(cx);
             progress |= self.fire_timer(cx);
-            progress |= self.read(cx);
+            if matches!(half, Half::Read) || self.conn.state() != State::Open {
+                progress |= self.read(cx);
+            }
             any |= progress;
             if !progress {
                 return any || self.events.len() != events_before;
@@ -94,7 +105,15 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Moves the core's output into the write buffer, the event queue and the pending socket
     /// actions.
     fn take_actions(&mut self) {
-        while let Some(action) = self.conn.poll(&mut self.out) {
+        loop {
+            // Let the application answer the messages before a bad frame before the connection
+            // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close).
+            if self.conn.failure_pending() && (self.hold_failure || !self.events.is_empty()) {
+                return;
+            }
+            let Some(action) = self.conn.poll(&mut self.out) else {
+                return;
+            };
             match action {
                 Action::Transmit(_) => {}
                 Action::ShutdownWrite => self.shutdown_pending = true,
@@ -284,7 +303,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 }
 
 /// Which half of a WebSocket is polling.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Half {
     Read,
     Write,
@@ -333,11 +352,13 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers `cx` for `half`, drives the connection, then runs `f` on the shared state.
+    /// Registers `cx` for `half`, runs `before`, drives the connection, then runs `f` on the
+    /// shared state.
     pub(crate) fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
         half: Half,
+        before: impl FnOnce(&mut Shared<S, R>),
         f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
     ) -> T {
         let (mine, other) = match half {
@@ -347,7 +368,8 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         *mine.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
         let mut proxy_cx = Context::from_waker(&self.proxy);
         let mut shared = self.lock();
-        let progress = shared.drive(&mut proxy_cx);
+        before(&mut shared);
+        let progress = shared.drive(&mut proxy_cx, half);
         let result = f(&mut shared, &mut proxy_cx);
         drop(shared);
         if progress {

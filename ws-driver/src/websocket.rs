@@ -178,21 +178,30 @@ async fn close<S: Transport, R: Runtime>(
         shared.conn.close(now, code, reason)?;
     }
     poll_fn(|cx| {
-        inner.poll_with(cx, Half::Write, |shared, _| match &shared.closed {
-            Some(closed) => Poll::Ready(Ok((**closed).clone())),
-            None => Poll::Pending,
+        inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
+            match &shared.closed {
+                Some(closed) => Poll::Ready(Ok((**closed).clone())),
+                None => Poll::Pending,
+            }
         })
     })
     .await
+}
+
+/// The application came back (to read, flush or close): a held failure may proceed.
+fn release_hold<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) {
+    shared.hold_failure = false;
 }
 
 fn poll_next<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Message, Error>>> {
-    inner.poll_with(cx, Half::Read, |shared, _| {
+    inner.poll_with(cx, Half::Read, release_hold, |shared, _| {
         while let Some(event) = shared.events.pop_front() {
             if let Some(message) = Message::from_event(event) {
+                // If a bad frame followed this message, let the application answer it first.
+                shared.hold_failure = shared.conn.failure_pending();
                 return Poll::Ready(Some(Ok(message)));
             }
         }
@@ -217,16 +226,21 @@ fn poll_ready<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    inner.poll_with(cx, Half::Write, |shared, _| {
-        if shared.conn.state() == State::Open
-            && shared.conn.buffered_amount() >= shared.config.write_high_water_mark
-        {
-            // The drive above registered for writability.
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    })
+    inner.poll_with(
+        cx,
+        Half::Write,
+        |_| {},
+        |shared, _| {
+            if shared.conn.state() == State::Open
+                && shared.conn.buffered_amount() >= shared.config.write_high_water_mark
+            {
+                // The drive above registered for writability.
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        },
+    )
 }
 
 fn start_send<S: Transport, R: Runtime>(
@@ -262,7 +276,7 @@ fn poll_flush<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    inner.poll_with(cx, Half::Write, |shared, _| {
+    inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
         if shared.is_flushed() {
             Poll::Ready(Ok(()))
         } else {
@@ -283,7 +297,7 @@ fn poll_close<S: Transport, R: Runtime>(
             let _ = shared.conn.close(now, CloseCode::NORMAL, "");
         }
     }
-    inner.poll_with(cx, Half::Write, |shared, _| {
+    inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
         if shared.closed.is_some() {
             Poll::Ready(Ok(()))
         } else {

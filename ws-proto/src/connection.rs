@@ -255,6 +255,16 @@ impl Connection {
         self.reader.buffered()
     }
 
+    /// Whether a protocol error was found in the input and will be acted on (Close sent) when
+    /// `poll` gets past the events that arrived before the bad frame.
+    ///
+    /// A driver that queues events for the application instead of handing each one over as it is
+    /// polled should stop draining `poll` while this is true and its queue is not empty: the
+    /// application can then still answer those messages before our Close goes out.
+    pub fn failure_pending(&self) -> bool {
+        self.pending_failure.is_some()
+    }
+
     /// The Close frame we sent, if any.
     pub fn close_sent(&self) -> Option<&CloseFrame> {
         self.sent_close.as_ref()

@@ -1,0 +1,58 @@
+//! An echo server: every text and binary message goes back as it came.
+//!
+//! ```text
+//! cargo run --release -p ws-smol --example echo_server [ADDR]   # default 127.0.0.1:9001
+//! ```
+//!
+//! Logs one line per connection when it opens and when it closes (code, clean or not, why, and
+//! how long it lived).
+
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::time::Instant;
+use ws_smol::{Config, Decision, Message};
+
+fn main() -> std::io::Result<()> {
+    smol::block_on(run())
+}
+
+async fn run() -> std::io::Result<()> {
+    let addr: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into())
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let listener = ws_smol::listen(addr)?;
+    println!("echo server listening on ws://{}", listener.local_addr()?);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        smol::spawn(async move {
+            let opened = Instant::now();
+            let mut ws =
+                match ws_smol::accept_with(stream, Config::default(), |_| Decision::accept()).await
+                {
+                    Ok(ws) => ws,
+                    Err(e) => return println!("{peer} handshake failed: {e}"),
+                };
+            println!("{peer} open");
+            while let Some(Ok(message)) = ws.next().await {
+                if matches!(message, Message::Text(_) | Message::Binary(_))
+                    && ws.send(message).await.is_err()
+                {
+                    break;
+                }
+            }
+            if let Some(closed) = ws.closed() {
+                println!(
+                    "{peer} closed code={} clean={} outcome={:?} after {:?}",
+                    closed.code,
+                    closed.was_clean,
+                    closed.outcome,
+                    opened.elapsed()
+                );
+            }
+        })
+        .detach();
+    }
+}
