@@ -286,3 +286,26 @@ fn tls_round_trip_with_a_self_signed_certificate() {
         assert!(ws.close(CloseCode::NORMAL, "").await.unwrap().was_clean);
     });
 }
+
+#[test]
+fn simultaneous_close_is_clean() {
+    smol::block_on(async {
+        let (tx, rx) = async_channel::unbounded();
+        let addr = serve(no_keepalive(), move |ws| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx
+                    .send(ws.close(CloseCode(4001), "server").await.unwrap())
+                    .await;
+            }
+        })
+        .await;
+        let (ws, _) = ws_smol::connect(&format!("ws://{addr}/")).await.unwrap();
+        let closed = ws.close(CloseCode(4000), "client").await.unwrap();
+        let server = rx.recv().await.unwrap();
+        assert!(closed.was_clean && server.was_clean);
+        for received in [server.received.unwrap().code, closed.received.unwrap().code] {
+            assert!([CloseCode(4000), CloseCode(4001)].contains(&received));
+        }
+    });
+}
