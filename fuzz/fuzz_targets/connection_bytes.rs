@@ -1,0 +1,58 @@
+//! A whole connection fed arbitrary bytes in arbitrary chunks, with EOF and timeouts.
+//! Byte 0 picks the role, byte 1 the configuration; then each chunk is a length byte and data.
+//! The same input is also fed whole: both must produce the same events.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
+use ws_fuzz::{config_from, Checker};
+use ws_proto::{Connection, FixedMask, Instant, Role};
+
+fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])]) -> Checker {
+    let max_message = config.max_message_size;
+    let mut conn = Connection::new(role, Instant::ZERO, config, FixedMask([1, 2, 3, 4]));
+    let mut checker = Checker::default();
+    let mut now = Instant::ZERO;
+    for &(control, chunk) in chunks {
+        conn.handle_read(now, chunk);
+        checker.drain(&mut conn);
+        Checker::check_memory(&conn, max_message);
+        match control % 16 {
+            0 => {
+                now = now + Duration::from_millis(control as u64);
+                conn.handle_timeout(now);
+                checker.drain(&mut conn);
+                checker.check_timeout(&conn, now);
+            }
+            1 => {
+                conn.handle_eof(now);
+                checker.drain(&mut conn);
+            }
+            _ => {}
+        }
+    }
+    conn.handle_timeout(Instant::MAX);
+    checker.drain(&mut conn);
+    checker
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [role, knobs, rest @ ..] = data else { return };
+    let role = if role & 1 == 0 { Role::Client } else { Role::Server };
+    let mut chunks = Vec::new();
+    let mut rest = rest;
+    while let [len, tail @ ..] = rest {
+        let n = (*len as usize % 64).min(tail.len());
+        chunks.push((*len, &tail[..n]));
+        rest = &tail[n..];
+    }
+    let split = run(role, config_from(*knobs), &chunks);
+    // Split-invariance: the events before any EOF/timeout must match one whole feed.
+    let first_control = chunks.iter().position(|(c, _)| c % 16 <= 1).unwrap_or(chunks.len());
+    let whole: Vec<u8> = chunks[..first_control].iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let prefix: Vec<(u8, &[u8])> = chunks[..first_control].to_vec();
+    let a = run(role, config_from(*knobs), &prefix);
+    let b = run(role, config_from(*knobs), &[(2, &whole)]);
+    assert_eq!(a.events, b.events, "split feeding changed the events");
+    assert_eq!(a.wire, b.wire, "split feeding changed the output");
+    let _ = split;
+});
