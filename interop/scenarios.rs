@@ -58,6 +58,39 @@ async fn read_all<S: Transport, R: Runtime>(
     }
 }
 
+/// The page a browser loads at `/`: its script exchanges text and binary messages with `/echo`,
+/// closes with 4003, then reports what it saw (close code, reason, wasClean) to `/report`.
+pub const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>interop</title><script>
+const results = { received: [] };
+const ws = new WebSocket(`ws://${location.host}/echo`);
+ws.binaryType = "arraybuffer";
+ws.onopen = () => { ws.send("héllo"); ws.send(new Uint8Array([1, 2, 3])); ws.send("x".repeat(100000)); };
+ws.onmessage = (e) => {
+  results.received.push(typeof e.data === "string"
+    ? (e.data.length > 64 ? `text:${e.data.length}` : e.data) : `binary:${e.data.byteLength}`);
+  if (results.received.length === 3) ws.close(4003, "browser bye");
+};
+ws.onclose = (e) => {
+  Object.assign(results, { code: e.code, reason: e.reason, clean: e.wasClean });
+  const report = new WebSocket(`ws://${location.host}/report`);
+  report.onopen = () => { report.send(JSON.stringify(results)); report.close(1000); };
+};
+</script>"#;
+
+/// How the server answers a request: the page at `/`, an upgrade anywhere else.
+pub fn decide(path: &str) -> ws_driver::Decision {
+    if path == "/" {
+        let page = http::Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(PAGE.into())
+            .expect("a valid response");
+        ws_driver::Decision::Respond(page)
+    } else {
+        ws_driver::Decision::accept()
+    }
+}
+
 /// Server scenarios, chosen by the request path.
 pub async fn serve<S: Transport, R: Runtime>(mut ws: WebSocket<S, R>, path: &str) -> String {
     let mut received = Vec::new();
@@ -81,6 +114,14 @@ pub async fn serve<S: Transport, R: Runtime>(mut ws: WebSocket<S, R>, path: &str
         "/both-close" => {
             let _ = ws.close(CloseCode(4001), "server too").await;
             read_all(&mut ws, false, &mut received).await;
+        }
+        // A browser's report of what it saw, kept whole.
+        "/report" => {
+            while let Some(Ok(message)) = ws.next().await {
+                if let Message::Text(text) = message {
+                    received.push(text);
+                }
+            }
         }
         _ => read_all(&mut ws, false, &mut received).await,
     }

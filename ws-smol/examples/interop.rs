@@ -7,7 +7,7 @@ mod scenarios;
 
 use std::io::Write;
 use std::time::Duration;
-use ws_smol::{Config, Decision};
+use ws_smol::Config;
 
 /// Short keepalive so a vanished peer is detected within seconds.
 fn config() -> Config {
@@ -41,7 +41,7 @@ async fn run() -> std::io::Result<()> {
                     let mut path = String::new();
                     let accepted = ws_smol::accept_with(stream, config(), |request| {
                         path = request.uri().path().to_string();
-                        Decision::accept()
+                        scenarios::decide(&path)
                     })
                     .await;
                     if let Ok(ws) = accepted {
