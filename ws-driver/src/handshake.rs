@@ -162,6 +162,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
     let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
     let mut decide = Some(decide);
     let mut refused: Option<StatusCode> = None;
+    let mut closed = false;
     let mut out = Vec::new();
     loop {
         while let Some(action) = hs.poll(&mut out) {
@@ -173,12 +174,8 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                 ServerAction::ShutdownWrite => {
                     let _ = poll_fn(|cx| hio.io.poll_shutdown(cx)).await;
                 }
-                ServerAction::CloseSocket => {
-                    return Err(match refused {
-                        Some(status) => Error::Refused(status),
-                        None => Error::Handshake(ws_proto::HandshakeError::UnexpectedEof),
-                    })
-                }
+                // The reason, if the handshake failed, follows as `Failed`.
+                ServerAction::CloseSocket => closed = true,
                 ServerAction::Request(request) => {
                     let Some(decide) = decide.take() else {
                         continue;
@@ -188,12 +185,22 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                         Decision::Accept(accept) => match hs.accept(now, accept) {
                             Ok(upgrade) => {
                                 tracing::debug!(uri = %request.uri(), "server handshake done");
-                                return Ok(WebSocket::from_connection(
+                                let mut ws = WebSocket::from_connection(
                                     hio.io,
                                     upgrade.connection,
                                     hio.epoch,
                                     config,
-                                ));
+                                );
+                                // The 101 is the connection's first output: send it now, so the
+                                // client is not kept waiting until the application first polls.
+                                poll_fn(|cx| {
+                                    futures_sink::Sink::<crate::Message>::poll_flush(
+                                        std::pin::Pin::new(&mut ws),
+                                        cx,
+                                    )
+                                })
+                                .await?;
+                                return Ok(ws);
                             }
                             // A plain HTTP request accepted: the handshake answers 426.
                             Err(_) => refused = Some(StatusCode::UPGRADE_REQUIRED),
@@ -207,6 +214,12 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                 ServerAction::Failed(e) => return Err(Error::Handshake(e)),
                 _ => {}
             }
+        }
+        if closed {
+            return Err(match refused {
+                Some(status) => Error::Refused(status),
+                None => Error::Handshake(ws_proto::HandshakeError::UnexpectedEof),
+            });
         }
         let deadline = hs.poll_timeout();
         let input = hio.read(deadline).await?;

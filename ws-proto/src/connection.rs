@@ -265,6 +265,13 @@ impl Connection {
         self.pending_failure.is_some()
     }
 
+    /// Bytes allocated for incoming frames and messages not yet complete: what a peer can make
+    /// this connection hold. Grows with payload received (geometrically, never past the frame
+    /// the header announced), so it stays within about twice what arrived and within the limits.
+    pub fn receive_allocated(&self) -> usize {
+        self.reader.allocated()
+    }
+
     /// The Close frame we sent, if any.
     pub fn close_sent(&self) -> Option<&CloseFrame> {
         self.sent_close.as_ref()

@@ -95,6 +95,13 @@ impl Reader {
         self.header_len + self.control.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
     }
 
+    /// Bytes allocated for incomplete frames and messages (capacity, not length).
+    pub(crate) fn allocated(&self) -> usize {
+        MAX_HEADER_LEN
+            + self.control.capacity()
+            + self.message.as_ref().map_or(0, |m| m.buf.capacity())
+    }
+
     /// Consumes input up to the end of the next complete item, or all of it.
     ///
     /// Returns how many bytes were used and the item completed, if any. After an error the reader

@@ -471,3 +471,26 @@ async fn plain_http_requests_get_426_from_accept() {
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn accept_sends_the_101_before_returning_even_if_the_socket_is_never_polled() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let ws = ws_tokio::accept(stream).await.unwrap();
+        // Hold the WebSocket without ever polling it until the client has opened.
+        let _ = rx.await;
+        drop(ws);
+    });
+    let (_ws, response) = tokio::time::timeout(
+        Duration::from_secs(5),
+        ws_tokio::connect(&format!("ws://{addr}/")),
+    )
+    .await
+    .expect("the client got its 101 without the server polling")
+    .unwrap();
+    assert_eq!(response.status(), 101);
+    let _ = tx.send(());
+}
