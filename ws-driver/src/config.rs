@@ -22,6 +22,10 @@ pub struct Config {
     ///
     /// Default 64.
     pub max_queued_messages: usize,
+    /// Counters shared by every connection given the same monitor (live counts per state,
+    /// outcomes, close codes, time in CLOSING, lifetimes), and the handle for shutting them all
+    /// down. Default none.
+    pub monitor: Option<crate::Monitor>,
 }
 
 impl Default for Config {
@@ -31,6 +35,7 @@ impl Default for Config {
             write_high_water_mark: 1 << 20,
             read_buffer_size: 64 * 1024,
             max_queued_messages: 64,
+            monitor: None,
         }
     }
 }

@@ -158,6 +158,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> Result<WebSocket<S, R>, Error> {
+    let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
     let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
     let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
     let mut decide = Some(decide);

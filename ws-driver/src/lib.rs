@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod handshake;
 mod message;
+mod monitor;
 mod random;
 mod runtime;
 mod shared;
@@ -23,6 +24,7 @@ pub use config::Config;
 pub use error::Error;
 pub use handshake::{client_handshake, server_handshake, Decision};
 pub use message::Message;
+pub use monitor::{graceful_shutdown, DurationSummary, Monitor, ShutdownReport, Snapshot};
 pub use random::{handshake_key, OsMasks};
 #[cfg(feature = "async-io")]
 pub use runtime::{AsyncIo, FuturesIo};

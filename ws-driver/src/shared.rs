@@ -40,6 +40,10 @@ pub(crate) struct Shared<S, R: Runtime> {
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
     span: tracing::Span,
+    /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
+    opened_at: std::time::Instant,
+    closing_since: Option<std::time::Instant>,
+    last_state: State,
 }
 
 impl<S: Transport, R: Runtime> Shared<S, R> {
@@ -65,6 +69,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             timer: None,
             timer_deadline: None,
             span,
+            opened_at: R::now(),
+            closing_since: None,
+            last_state: State::Open,
         }
     }
 
@@ -109,16 +116,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             // Let the application answer the messages before a bad frame before the connection
             // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close).
             if self.conn.failure_pending() && (self.hold_failure || !self.events.is_empty()) {
-                return;
+                break;
             }
             let Some(action) = self.conn.poll(&mut self.out) else {
-                return;
+                break;
             };
             match action {
                 Action::Transmit(_) => {}
                 Action::ShutdownWrite => self.shutdown_pending = true,
                 Action::CloseSocket => self.close_pending = true,
                 Action::Event(Event::Closed(closed)) => {
+                    self.observe_closed(&closed);
                     tracing::debug!(
                         code = closed.code.0,
                         clean = closed.was_clean,
@@ -137,6 +145,43 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 _ => {}
             }
         }
+        self.observe_state();
+    }
+
+    /// Tells the monitor when the connection enters CLOSING.
+    fn observe_state(&mut self) {
+        let state = self.conn.state();
+        if state == State::Closing && self.last_state == State::Open {
+            self.closing_since = Some(R::now());
+            if let Some(monitor) = &self.config.monitor {
+                monitor.closing();
+            }
+        }
+        if state != State::Closed {
+            self.last_state = state;
+        }
+    }
+
+    /// Tells the monitor how the connection ended.
+    fn observe_closed(&mut self, closed: &ws_proto::Closed) {
+        let Some(monitor) = &self.config.monitor else {
+            return;
+        };
+        let now = R::now();
+        let was_closing = self.last_state == State::Closing;
+        // A close handshake that completed within one read still spent (about) no time closing.
+        let closing_for = match self.closing_since {
+            Some(since) => Some(now.saturating_duration_since(since)),
+            None if closed.sent.is_some() || closed.received.is_some() => Some(Duration::ZERO),
+            None => None,
+        };
+        monitor.closed(
+            closed,
+            was_closing,
+            closing_for,
+            now.saturating_duration_since(self.opened_at),
+        );
+        self.last_state = State::Closed;
     }
 
     fn write(&mut self, cx: &mut Context<'_>) -> bool {
@@ -385,5 +430,22 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
             }
         }
         result
+    }
+}
+
+impl<S: Transport, R: Runtime> crate::monitor::Control for Inner<S, R> {
+    fn close(&self, code: ws_proto::CloseCode, reason: &str) {
+        {
+            let mut shared = self.lock();
+            let now = shared.now();
+            let _ = shared.conn.close(now, code, reason);
+        }
+        // Wake whichever task drives this connection so the Close goes out.
+        self.proxy.wake_by_ref();
+    }
+
+    fn terminate(&self) {
+        self.lock().terminate();
+        self.proxy.wake_by_ref();
     }
 }

@@ -68,9 +68,14 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         epoch: std::time::Instant,
         config: Config,
     ) -> Self {
-        WebSocket {
-            inner: Inner::new(Shared::new(io, conn, epoch, config)),
+        let monitor = config.monitor.clone();
+        let inner = Inner::new(Shared::new(io, conn, epoch, config));
+        if let Some(monitor) = monitor {
+            let control: std::sync::Weak<dyn crate::monitor::Control> =
+                Arc::downgrade(&inner) as std::sync::Weak<Inner<S, R>>;
+            monitor.opened(control);
         }
+        WebSocket { inner }
     }
 
     /// A WebSocket over a stream that was already upgraded elsewhere (hyper, axum, an HTTP/2

@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, AsyncIo, CloseCode, CloseFrame, Closed, Config, Decision, Error, FuturesIo,
-    Initiator, Message, MessageKind, Outcome, Role, State,
+    Initiator, Message, MessageKind, Monitor, Outcome, Role, ShutdownReport, Snapshot, State,
 };
 pub use ws_proto;
 
@@ -154,4 +154,10 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     let listener: std::net::TcpListener = socket.into();
     Ok(TcpListener::from(async_io::Async::new(listener)?))
+}
+
+/// Graceful shutdown of every connection counted by `monitor` (stop accepting first): Close 1001
+/// to each, wait up to `grace` for their close handshakes, then terminate the rest.
+pub async fn shutdown(monitor: &Monitor, grace: std::time::Duration) -> ShutdownReport {
+    ws_driver::graceful_shutdown::<AsyncIo>(monitor, grace).await
 }

@@ -2,15 +2,29 @@
 //!
 //! ```text
 //! cargo run --release -p ws-tokio --example echo_server [ADDR]   # default 127.0.0.1:9001
+//! curl http://127.0.0.1:9001/stats                              # live counts, outcomes, close times
 //! ```
 //!
 //! Logs one line per connection when it opens and when it closes (code, clean or not, why, and
-//! how long it lived). This is also the server the Autobahn TestSuite is run against.
+//! how long it lived). `GET /stats` (a plain HTTP request on the same port) answers with the
+//! monitor's snapshot as JSON. Ctrl-C shuts down gracefully: no new connections, Close 1001 to
+//! every connection, 5 s for their close handshakes, then the rest are terminated.
+//! This is also the server the Autobahn TestSuite is run against.
 
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
-use std::time::Instant;
-use ws_tokio::{Config, Decision, Message};
+use std::time::{Duration, Instant};
+use ws_tokio::{Config, Decision, Message, Monitor};
+
+fn stats(monitor: &Monitor) -> Decision {
+    Decision::Respond(
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(monitor.snapshot().to_json().into())
+            .expect("a valid response"),
+    )
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
@@ -21,17 +35,28 @@ async fn main() -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let listener = ws_tokio::listen(addr)?;
     println!("echo server listening on ws://{}", listener.local_addr()?);
+    let monitor = Monitor::new();
+    let mut config = Config::default();
+    config.monitor = Some(monitor.clone());
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
         let _ = stream.set_nodelay(true);
+        let config = config.clone();
+        let monitor = monitor.clone();
         tokio::spawn(async move {
             let opened = Instant::now();
-            let mut ws = match ws_tokio::accept_with(stream, Config::default(), |_| {
-                Decision::accept()
-            })
-            .await
-            {
+            let accepted =
+                ws_tokio::accept_with(stream, config, |request| match request.uri().path() {
+                    "/stats" => stats(&monitor),
+                    _ => Decision::accept(),
+                })
+                .await;
+            let mut ws = match accepted {
                 Ok(ws) => ws,
+                Err(ws_tokio::Error::Refused(_)) => return, // served /stats
                 Err(e) => return println!("{peer} handshake failed: {e}"),
             };
             println!("{peer} open");
@@ -53,4 +78,11 @@ async fn main() -> std::io::Result<()> {
             }
         });
     }
+    drop(listener);
+    let report = ws_tokio::shutdown(&monitor, Duration::from_secs(5)).await;
+    println!(
+        "shut down: {} asked to close, {} closed cleanly, {} terminated",
+        report.asked, report.closed, report.terminated
+    );
+    Ok(())
 }

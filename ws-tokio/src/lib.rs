@@ -38,7 +38,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, CloseCode, CloseFrame, Closed, Config, Decision, Error, Initiator, Message,
-    MessageKind, Outcome, Role, State,
+    MessageKind, Monitor, Outcome, Role, ShutdownReport, Snapshot, State,
 };
 pub use ws_proto;
 
@@ -205,4 +205,10 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// Graceful shutdown of every connection counted by `monitor` (stop accepting first): Close 1001
+/// to each, wait up to `grace` for their close handshakes, then terminate the rest.
+pub async fn shutdown(monitor: &Monitor, grace: std::time::Duration) -> ShutdownReport {
+    ws_driver::graceful_shutdown::<Tokio>(monitor, grace).await
 }
