@@ -9,6 +9,8 @@
 //! how long it lived). `GET /stats` (a plain HTTP request on the same port) answers with the
 //! monitor's snapshot as JSON. Ctrl-C shuts down gracefully: no new connections, Close 1001 to
 //! every connection, 5 s for their close handshakes, then the rest are terminated.
+//! A connection to path `/close` is closed by the server (1000) after its first echo, which the
+//! `churn` example uses to exercise server-initiated closes.
 //! This is also the server the Autobahn TestSuite is run against.
 
 use futures_util::{SinkExt, StreamExt};
@@ -48,12 +50,18 @@ async fn main() -> std::io::Result<()> {
         let monitor = monitor.clone();
         tokio::spawn(async move {
             let opened = Instant::now();
-            let accepted =
-                ws_tokio::accept_with(stream, config, |request| match request.uri().path() {
+            let mut close_after_echo = false;
+            let accepted = ws_tokio::accept_with(stream, config, |request| {
+                match request.uri().path() {
                     "/stats" => stats(&monitor),
+                    "/close" => {
+                        close_after_echo = true;
+                        Decision::accept()
+                    }
                     _ => Decision::accept(),
-                })
-                .await;
+                }
+            })
+            .await;
             let mut ws = match accepted {
                 Ok(ws) => ws,
                 Err(ws_tokio::Error::Refused(_)) => return, // served /stats
@@ -61,10 +69,13 @@ async fn main() -> std::io::Result<()> {
             };
             println!("{peer} open");
             while let Some(Ok(message)) = ws.next().await {
-                if matches!(message, Message::Text(_) | Message::Binary(_))
-                    && ws.send(message).await.is_err()
-                {
-                    break;
+                if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                    if ws.send(message).await.is_err() {
+                        break;
+                    }
+                    if close_after_echo {
+                        let _ = ws.close(ws_tokio::CloseCode::NORMAL, "").await;
+                    }
                 }
             }
             if let Some(closed) = ws.closed() {
