@@ -164,6 +164,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
     let mut decide = Some(decide);
     let mut refused: Option<StatusCode> = None;
     let mut closed = false;
+    let mut eof_seen = false;
     let mut out = Vec::new();
     loop {
         while let Some(action) = hs.poll(&mut out) {
@@ -182,6 +183,7 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                         continue;
                     };
                     let now = hio.now();
+                    let is_upgrade = hs.is_upgrade_request();
                     match decide(&request) {
                         Decision::Accept(accept) => match hs.accept(now, accept) {
                             Ok(upgrade) => {
@@ -203,8 +205,19 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
                                 .await?;
                                 return Ok(ws);
                             }
-                            // A plain HTTP request accepted: the handshake answers 426.
-                            Err(_) => refused = Some(StatusCode::UPGRADE_REQUIRED),
+                            // A plain HTTP request accepted: the handshake answered 426.
+                            Err(_) if !is_upgrade => refused = Some(StatusCode::UPGRADE_REQUIRED),
+                            // The application's answer was unusable (a subprotocol the client
+                            // did not offer, an invalid header): answer 500 and end.
+                            Err(e) => {
+                                tracing::debug!(error = %e, "accept failed");
+                                refused = Some(StatusCode::INTERNAL_SERVER_ERROR);
+                                let response = Response::builder()
+                                    .status(StatusCode::INTERNAL_SERVER_ERROR)
+                                    .body(Bytes::from_static(b"upgrade refused by the server\n"))
+                                    .map_err(|_| Error::Handshake(e))?;
+                                hs.reject(response)?;
+                            }
                         },
                         Decision::Respond(response) => {
                             refused = Some(response.status());
@@ -227,7 +240,14 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
         let now = hio.now();
         match input {
             Input::Bytes(n) => hs.handle_read(now, &hio.buf[..n]),
-            Input::Eof => hs.handle_eof(now),
+            // A second EOF means the handshake has nothing more to do with this peer.
+            Input::Eof if eof_seen => {
+                return Err(Error::Handshake(ws_proto::HandshakeError::UnexpectedEof))
+            }
+            Input::Eof => {
+                eof_seen = true;
+                hs.handle_eof(now);
+            }
             Input::Timeout => hs.handle_timeout(now),
         }
     }

@@ -44,6 +44,13 @@ pub(crate) struct Shared<S, R: Runtime> {
     opened_at: std::time::Instant,
     closing_since: Option<std::time::Instant>,
     last_state: State,
+    /// A write-side shutdown was asked for: `CloseSocket` then waits for the output to drain.
+    graceful_close: bool,
+    /// How long a graceful `CloseSocket` may wait for the output to drain.
+    linger_until: Option<std::time::Instant>,
+    /// The read half was dropped: the write half reads (and discards messages) so Pings, Pongs
+    /// and the peer's Close are still processed.
+    pub(crate) reader_gone: bool,
 }
 
 impl<S: Transport, R: Runtime> Shared<S, R> {
@@ -72,6 +79,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             opened_at: R::now(),
             closing_since: None,
             last_state: State::Open,
+            graceful_close: false,
+            linger_until: None,
+            reader_gone: false,
         }
     }
 
@@ -96,7 +106,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             self.take_actions();
             let mut progress = self.write(cx);
             progress |= self.fire_timer(cx);
-            if matches!(half, Half::Read) || self.conn.state() != State::Open {
+            if matches!(half, Half::Read) || self.reader_gone || self.conn.state() != State::Open {
                 progress |= self.read(cx);
             }
             any |= progress;
@@ -115,7 +125,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         loop {
             // Let the application answer the messages before a bad frame before the connection
             // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close).
-            if self.conn.failure_pending() && (self.hold_failure || !self.events.is_empty()) {
+            if self.conn.failure_is_next() && (self.hold_failure || !self.events.is_empty()) {
                 break;
             }
             let Some(action) = self.conn.poll(&mut self.out) else {
@@ -123,7 +133,10 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             };
             match action {
                 Action::Transmit(_) => {}
-                Action::ShutdownWrite => self.shutdown_pending = true,
+                Action::ShutdownWrite => {
+                    self.shutdown_pending = true;
+                    self.graceful_close = true;
+                }
                 Action::CloseSocket => self.close_pending = true,
                 Action::Event(Event::Closed(closed)) => {
                     self.observe_closed(&closed);
@@ -140,7 +153,10 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                     if let Event::CloseReceived(frame) = &event {
                         tracing::debug!(code = frame.code.0, reason = %frame.reason, "close received");
                     }
-                    self.events.push_back(event);
+                    // Nobody will read messages once the read half is gone.
+                    if !self.reader_gone {
+                        self.events.push_back(event);
+                    }
                 }
                 _ => {}
             }
@@ -237,9 +253,18 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             return true;
         }
         if self.close_pending {
-            // The core is done with the socket: what could not be written at once is dropped.
-            self.release_socket(cx);
-            return true;
+            let done = self.out.is_empty() && !self.needs_flush && !self.shutdown_pending;
+            // A graceful end (a write-side shutdown was asked for) waits for the bytes before it,
+            // the Close among them, within the linger bound; an abortive one (timeouts, dead
+            // peer, terminate) drops what could not be written at once.
+            let linger_over = self.linger_until.is_some_and(|t| R::now() >= t);
+            if done || !self.graceful_close || linger_over {
+                self.release_socket(cx);
+                return true;
+            }
+            if self.linger_until.is_none() {
+                self.linger_until = Some(R::now() + self.config.protocol.close_timeout);
+            }
         }
         progress
     }
@@ -272,6 +297,13 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
+        }
+        if let Some(until) = self.linger_until {
+            // Lingering after CloseSocket: the only timer left is the linger bound.
+            let timer = self.timer.get_or_insert_with(|| R::timer(until));
+            R::reset(timer, until);
+            self.timer_deadline = None;
+            return R::poll_timer(timer, cx).is_ready();
         }
         let deadline = self.conn.poll_timeout();
         if deadline != self.timer_deadline {
@@ -327,6 +359,15 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             Poll::Pending => return false,
         }
         true
+    }
+
+    /// The connection is over and its socket released (after any graceful drain): what the end
+    /// of the stream and `close()` wait for.
+    pub(crate) fn finished(&self) -> Option<&Closed> {
+        match (&self.closed, &self.io) {
+            (Some(closed), None) => Some(closed),
+            _ => None,
+        }
     }
 
     /// Whether every queued byte has reached the socket.
@@ -393,6 +434,21 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         })
     }
 
+    /// Terminates the connection and wakes both halves (dropping the socket wakes no one).
+    pub(crate) fn terminate(&self) {
+        self.lock().terminate();
+        self.proxy.wake_by_ref();
+    }
+
+    /// The read half is gone: the write half takes over reading.
+    pub(crate) fn reader_dropped(&self) {
+        let mut shared = self.lock();
+        shared.reader_gone = true;
+        shared.events.clear();
+        drop(shared);
+        self.proxy.wake_by_ref();
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<S, R>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -445,7 +501,6 @@ impl<S: Transport, R: Runtime> crate::monitor::Control for Inner<S, R> {
     }
 
     fn terminate(&self) {
-        self.lock().terminate();
-        self.proxy.wake_by_ref();
+        Inner::terminate(self);
     }
 }

@@ -38,6 +38,29 @@ pub struct WebSocket<S, R: Runtime> {
 /// The read half of a split [`WebSocket`]: a `Stream` of messages.
 pub struct ReadHalf<S, R: Runtime> {
     inner: Arc<Inner<S, R>>,
+    guard: ReaderGuard,
+}
+
+/// Tells the connection when the read half is dropped, so the write half takes over reading: a
+/// write-only user still needs Pings answered and the peer's Close seen.
+struct ReaderGuard(Option<Arc<dyn ReaderControl>>);
+
+trait ReaderControl: Send + Sync {
+    fn reader_dropped(&self);
+}
+
+impl<S: Transport, R: Runtime> ReaderControl for Inner<S, R> {
+    fn reader_dropped(&self) {
+        Inner::reader_dropped(self);
+    }
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.take() {
+            inner.reader_dropped();
+        }
+    }
 }
 
 /// Halves of two different WebSockets cannot be reunited; here they are back.
@@ -115,14 +138,16 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
     /// Drops the connection at once: unsent frames are discarded, the socket closed, and the
     /// report says 1006, `Outcome::Terminated`.
     pub fn terminate(&self) {
-        self.inner.lock().terminate();
+        self.inner.terminate();
     }
 
     /// Splits into a read half and a write half that can be used from different tasks.
     pub fn split(self) -> (ReadHalf<S, R>, WriteHalf<S, R>) {
+        let control: Arc<dyn ReaderControl> = self.inner.clone();
         (
             ReadHalf {
                 inner: self.inner.clone(),
+                guard: ReaderGuard(Some(control)),
             },
             WriteHalf { inner: self.inner },
         )
@@ -133,8 +158,10 @@ impl<S: Transport, R: Runtime> ReadHalf<S, R> {
     /// Joins the halves again; they must come from the same `split`.
     pub fn reunite(self, write: WriteHalf<S, R>) -> Result<WebSocket<S, R>, ReuniteError<S, R>> {
         if Arc::ptr_eq(&self.inner, &write.inner) {
+            let ReadHalf { inner, mut guard } = self;
+            guard.0 = None; // reunited, not gone
             drop(write);
-            Ok(WebSocket { inner: self.inner })
+            Ok(WebSocket { inner })
         } else {
             Err(ReuniteError(self, write))
         }
@@ -154,7 +181,7 @@ impl<S: Transport, R: Runtime> WriteHalf<S, R> {
 
     /// See [`WebSocket::terminate`].
     pub fn terminate(&self) {
-        self.inner.lock().terminate();
+        self.inner.terminate();
     }
 
     /// The connection's state.
@@ -210,7 +237,7 @@ fn poll_next<S: Transport, R: Runtime>(
                 return Poll::Ready(Some(Ok(message)));
             }
         }
-        let Some(closed) = &shared.closed else {
+        let Some(closed) = shared.finished().cloned() else {
             return Poll::Pending;
         };
         if shared.end_reported {
@@ -222,7 +249,7 @@ fn poll_next<S: Transport, R: Runtime>(
         if clean {
             Poll::Ready(None)
         } else {
-            Poll::Ready(Some(Err(Error::ConnectionLost(closed.clone()))))
+            Poll::Ready(Some(Err(Error::ConnectionLost(Box::new(closed)))))
         }
     })
 }
@@ -303,7 +330,7 @@ fn poll_close<S: Transport, R: Runtime>(
         }
     }
     inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
-        if shared.closed.is_some() {
+        if shared.finished().is_some() {
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending

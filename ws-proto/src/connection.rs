@@ -258,11 +258,17 @@ impl Connection {
     /// Whether a protocol error was found in the input and will be acted on (Close sent) when
     /// `poll` gets past the events that arrived before the bad frame.
     ///
-    /// A driver that queues events for the application instead of handing each one over as it is
-    /// polled should stop draining `poll` while this is true and its queue is not empty: the
-    /// application can then still answer those messages before our Close goes out.
+    /// Frames the application sends meanwhile are queued ahead of that Close. A driver that queues
+    /// events for the application, instead of handing each one over as it is polled, should stop
+    /// draining `poll` when [`failure_is_next`](Self::failure_is_next) while its queue still holds
+    /// messages: the application can then answer them before the Close goes out.
     pub fn failure_pending(&self) -> bool {
         self.pending_failure.is_some()
+    }
+
+    /// Whether the next `poll` would act on the deferred protocol error (send our Close).
+    pub fn failure_is_next(&self) -> bool {
+        self.pending_failure.is_some() && self.out.failure_is_next()
     }
 
     /// Bytes allocated for incoming frames and messages not yet complete: what a peer can make

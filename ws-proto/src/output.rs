@@ -38,7 +38,9 @@ pub(crate) struct OutputQueue {
 }
 
 impl OutputQueue {
-    /// Encodes a frame at the end of the queue.
+    /// Encodes a frame at the end of the queue, or, while a failure is deferred, just before it:
+    /// the application's answers to the messages that preceded a bad frame go out before the
+    /// Close that the failure sends.
     pub(crate) fn frame(
         &mut self,
         fin: bool,
@@ -46,15 +48,22 @@ impl OutputQueue {
         mask: Option<[u8; 4]>,
         payload: &[u8],
     ) {
-        let buf = match self.items.back_mut() {
-            Some(Output::Bytes(buf)) => buf,
-            _ => {
-                self.items.push_back(Output::Bytes(Vec::new()));
-                match self.items.back_mut() {
-                    Some(Output::Bytes(buf)) => buf,
-                    _ => return,
-                }
-            }
+        let at = self
+            .items
+            .iter()
+            .position(|item| matches!(item, Output::Failure(..)))
+            .unwrap_or(self.items.len());
+        let append = at
+            .checked_sub(1)
+            .is_some_and(|i| matches!(self.items.get(i), Some(Output::Bytes(_))));
+        let index = if append {
+            at - 1
+        } else {
+            self.items.insert(at, Output::Bytes(Vec::new()));
+            at
+        };
+        let Some(Output::Bytes(buf)) = self.items.get_mut(index) else {
+            return;
         };
         let before = buf.len();
         encode_frame(buf, fin, 0, opcode, mask, payload);
@@ -85,6 +94,11 @@ impl OutputQueue {
 
     pub(crate) fn failure(&mut self, error: ProtocolError, now: Instant) {
         self.items.push_back(Output::Failure(error, now));
+    }
+
+    /// Whether the next item is a deferred failure.
+    pub(crate) fn failure_is_next(&self) -> bool {
+        matches!(self.items.front(), Some(Output::Failure(..)))
     }
 
     /// Removes a deferred failure (it is being applied early).

@@ -34,7 +34,8 @@ struct Sample {
 async fn raw(addr: &str, path: &str) -> std::io::Result<TcpStream> {
     let mut tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    tcp.write_all(UPGRADE.replace("{path}", path).as_bytes()).await?;
+    tcp.write_all(UPGRADE.replace("{path}", path).as_bytes())
+        .await?;
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.push(tcp.read_u8().await?);
@@ -49,11 +50,19 @@ async fn one(addr: String, mode: String) -> std::io::Result<Sample> {
             .await
             .map_err(std::io::Error::other)?;
         let handshake = start.elapsed();
-        ws.send(Message::text("x")).await.map_err(std::io::Error::other)?;
+        ws.send(Message::text("x"))
+            .await
+            .map_err(std::io::Error::other)?;
         let _ = ws.next().await;
         let closing_start = Instant::now();
-        ws.close(CloseCode::NORMAL, "").await.map_err(std::io::Error::other)?;
-        return Ok(Sample { handshake, closing: Some(closing_start.elapsed()), held: None });
+        ws.close(CloseCode::NORMAL, "")
+            .await
+            .map_err(std::io::Error::other)?;
+        return Ok(Sample {
+            handshake,
+            closing: Some(closing_start.elapsed()),
+            held: None,
+        });
     }
     let path = if mode == "b" { "/close" } else { "/" };
     let mut tcp = raw(&addr, path).await?;
@@ -70,13 +79,18 @@ async fn one(addr: String, mode: String) -> std::io::Result<Sample> {
         "d" => tcp.shutdown().await?,
         _ => {} // b: the server's Close arrives and is never answered; c: silence
     }
-    Ok(Sample { handshake, closing: None, held: Some(tcp) })
+    Ok(Sample {
+        handshake,
+        closing: None,
+        held: Some(tcp),
+    })
 }
 
 /// The server's `GET /stats` JSON.
 async fn stats(addr: &str) -> std::io::Result<String> {
     let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: churn\r\n\r\n").await?;
+    tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: churn\r\n\r\n")
+        .await?;
     let mut response = String::new();
     tcp.read_to_string(&mut response).await?;
     Ok(response.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
@@ -96,13 +110,21 @@ fn quantiles(mut v: Vec<Duration>) -> String {
     }
     v.sort();
     let q = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
-    format!("p50 {:?} p99 {:?} max {:?}", q(0.5), q(0.99), v[v.len() - 1])
+    format!(
+        "p50 {:?} p99 {:?} max {:?}",
+        q(0.5),
+        q(0.99),
+        v[v.len() - 1]
+    )
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let rate: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
     let mode = args.get(3).cloned().unwrap_or_else(|| "normal".into());
@@ -148,8 +170,11 @@ async fn main() -> std::io::Result<()> {
     }
     let elapsed = start.elapsed();
     let (peak, last) = sampler.await.map_err(std::io::Error::other)?;
-    println!("mode {mode}: {} connections in {elapsed:.1?} ({:.0}/s), {errors} errors",
-        handshakes.len(), handshakes.len() as f64 / elapsed.as_secs_f64());
+    println!(
+        "mode {mode}: {} connections in {elapsed:.1?} ({:.0}/s), {errors} errors",
+        handshakes.len(),
+        handshakes.len() as f64 / elapsed.as_secs_f64()
+    );
     println!("handshake latency: {}", quantiles(handshakes));
     println!("client time in CLOSING: {}", quantiles(closings));
     println!("server peak sockets held (open + closing): {peak}");

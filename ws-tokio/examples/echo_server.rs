@@ -51,17 +51,16 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let opened = Instant::now();
             let mut close_after_echo = false;
-            let accepted = ws_tokio::accept_with(stream, config, |request| {
-                match request.uri().path() {
+            let accepted =
+                ws_tokio::accept_with(stream, config, |request| match request.uri().path() {
                     "/stats" => stats(&monitor),
                     "/close" => {
                         close_after_echo = true;
                         Decision::accept()
                     }
                     _ => Decision::accept(),
-                }
-            })
-            .await;
+                })
+                .await;
             let mut ws = match accepted {
                 Ok(ws) => ws,
                 Err(ws_tokio::Error::Refused(_)) => return, // served /stats

@@ -1,0 +1,236 @@
+//! Regression tests for driver bugs found in review: each failed before its fix.
+//! (terminate woke no one; two messages then a bad frame hung an echo loop; a backlogged server
+//! dropped its Close echo; poll_ready hung while a failure was held; a write-only user declared a
+//! live peer dead; accepting an unoffered subprotocol busy-looped.)
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ws_tokio::{CloseCode, Config, Message, Role};
+
+fn no_keepalive() -> Config {
+    let mut c = Config::default();
+    c.protocol.keepalive_interval = None;
+    c
+}
+
+/// masked client frame
+fn frame(op: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x80 | op];
+    assert!(payload.len() < 126);
+    v.push(0x80 | payload.len() as u8);
+    let mask = [1u8, 2, 3, 4];
+    v.extend_from_slice(&mask);
+    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    v
+}
+
+#[tokio::test]
+async fn terminate_wakes_the_other_half() {
+    let (a, _b) = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map(|l| (l, ()))
+        .unwrap();
+    let addr = a.local_addr().unwrap();
+    let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (_s, _) = a.accept().await.unwrap();
+    let ws = ws_tokio::from_raw_socket(c, Role::Client, no_keepalive());
+    let (mut r, w) = ws.split();
+    let reader = tokio::spawn(async move { r.next().await.map(|x| x.map_err(|e| e.to_string())) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    w.terminate();
+    let res = tokio::time::timeout(Duration::from_secs(3), reader).await;
+    println!("t1 result: {res:?}");
+    assert!(res.is_ok(), "read half never woken after terminate()");
+}
+
+#[tokio::test]
+async fn two_messages_then_a_bad_frame_do_not_hang_an_echo_loop() {
+    let (c, s) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut ws = ws_tokio::from_raw_socket(s, Role::Server, no_keepalive());
+        let mut n = 0;
+        while let Some(Ok(m)) = ws.next().await {
+            n += 1;
+            println!("server got {m:?}");
+            if ws.send(m).await.is_err() {
+                break;
+            }
+        }
+        n
+    });
+    let mut c = c;
+    let mut bytes = frame(1, b"one");
+    bytes.extend(frame(1, b"two"));
+    bytes.extend(frame(7, b"bad")); // reserved opcode
+    c.write_all(&bytes).await.unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(3), server).await;
+    let mut got = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_millis(200), c.read(&mut got)).await;
+    println!(
+        "t2 server: {res:?}; client read {n:?} {:?}",
+        n.as_ref()
+            .ok()
+            .and_then(|r| r.as_ref().ok())
+            .map(|&n| got[..n].to_vec())
+    );
+    assert!(res.is_ok(), "server echo loop hung");
+}
+
+#[tokio::test]
+async fn a_backlogged_server_still_delivers_its_close_echo() {
+    let (c, s) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let mut ws = ws_tokio::from_raw_socket(s, Role::Server, no_keepalive());
+        ws.feed(Message::binary(vec![7u8; 256 * 1024]))
+            .await
+            .unwrap();
+        while let Some(m) = ws.next().await {
+            println!("server got {:?}", m.map(|_| ()));
+        }
+        ws.closed()
+    });
+    let client = ws_tokio::from_raw_socket(c, Role::Client, no_keepalive());
+    let (mut r, w) = client.split();
+    let reader = tokio::spawn(async move {
+        let mut v = vec![];
+        while let Some(m) = r.next().await {
+            v.push(
+                m.map(|m| match m {
+                    Message::Binary(b) => format!("bin {}", b.len()),
+                    o => format!("{o:?}"),
+                })
+                .map_err(|e| e.to_string()),
+            );
+        }
+        v
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let closed =
+        tokio::time::timeout(Duration::from_secs(3), w.close(CloseCode::NORMAL, "bye")).await;
+    println!("t3 client close: {closed:?}");
+    println!("t3 server: {:?}", server.await);
+    println!("t3 client reader: {:?}", reader.await);
+    let closed = closed.unwrap().unwrap();
+    assert!(closed.was_clean, "client saw {closed:?}");
+}
+
+#[tokio::test]
+async fn poll_ready_does_not_hang_while_a_failure_is_held() {
+    let (c, s) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(async move {
+        let mut ws = ws_tokio::from_raw_socket(s, Role::Server, no_keepalive());
+        let m = ws.next().await;
+        println!("server got {m:?}");
+        ws.feed(Message::binary(vec![0u8; 2 << 20])).await.unwrap();
+        println!("first feed done");
+        ws.feed(Message::binary(vec![0u8; 10]))
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mut c = c;
+    let mut bytes = frame(1, b"one");
+    bytes.extend(frame(7, b"bad"));
+    c.write_all(&bytes).await.unwrap();
+    // drain so the socket is not the limit
+    tokio::spawn(async move {
+        let mut b = vec![0u8; 1 << 16];
+        while c.read(&mut b).await.unwrap_or(0) > 0 {}
+    });
+    let res = tokio::time::timeout(Duration::from_secs(3), server).await;
+    println!("t4: {res:?}");
+    assert!(res.is_ok(), "second feed (poll_ready) hung");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_only_user_keeps_a_live_peer_alive() {
+    let (c, s) = tokio::io::duplex(1 << 20);
+    let mut cfg = Config::default();
+    cfg.protocol.keepalive_interval = Some(Duration::from_secs(20));
+    cfg.protocol.keepalive_timeout = Duration::from_secs(20);
+    let server = ws_tokio::from_raw_socket(s, Role::Server, cfg);
+    let (_r, mut w) = server.split();
+    let client = tokio::spawn(async move {
+        let mut ws = ws_tokio::from_raw_socket(c, Role::Client, no_keepalive());
+        let mut n = 0;
+        while let Some(Ok(_)) = ws.next().await {
+            n += 1;
+        }
+        (n, ws.closed())
+    });
+    let mut sent = 0;
+    for _ in 0..60 {
+        if w.send(Message::text("tick")).await.is_err() {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!("t5 sent {sent}");
+    println!("t5 client: {:?}", client.await);
+}
+
+#[tokio::test]
+async fn a_backlogged_server_flushes_everything_before_closing() {
+    let (mut c, s) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let mut ws = ws_tokio::from_raw_socket(s, Role::Server, no_keepalive());
+        ws.feed(Message::binary(vec![7u8; 256 * 1024]))
+            .await
+            .unwrap();
+        while let Some(m) = ws.next().await {
+            println!("server got {:?}", m.map(|_| ()));
+        }
+        ws.closed()
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    c.write_all(&frame(8, &[0x03, 0xe8])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut all = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(2), c.read_to_end(&mut all)).await;
+    println!("t3b server: {:?}", server.await);
+    println!(
+        "t3b client got {} bytes, expected {}; tail {:x?}",
+        all.len(),
+        256 * 1024 + 10 + 4,
+        &all[all.len().saturating_sub(6)..]
+    );
+    assert_eq!(all.len(), 256 * 1024 + 10 + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_an_unoffered_subprotocol_answers_500_and_ends() {
+    let (mut c, s) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        ws_tokio::accept_with(s, no_keepalive(), |_| {
+            ws_tokio::Decision::accept_subprotocol("nope")
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    });
+    c.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut resp = vec![0u8; 1024];
+    let r = tokio::time::timeout(Duration::from_millis(500), c.read(&mut resp)).await;
+    println!(
+        "t6 client got response? {:?}",
+        r.map(|r| r.map(|n| String::from_utf8_lossy(&resp[..n]).into_owned()))
+    );
+    drop(c); // client gives up
+    let t0 = std::time::Instant::now();
+    let cpu = || {
+        let st = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let f: Vec<&str> = st.rsplit(')').next().unwrap().split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let c0 = cpu();
+    let res = tokio::time::timeout(Duration::from_secs(2), server).await;
+    println!("t6 cpu ticks during 2s wait: {}", cpu() - c0);
+    println!("t6 server after client EOF: {res:?} ({:?})", t0.elapsed());
+    assert!(res.is_ok());
+}
