@@ -132,16 +132,17 @@ async fn main() -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sampler_addr = addr.clone();
     let sampler = tokio::spawn(async move {
-        let mut peak = 0;
+        let (mut peak, mut peak_rss) = (0, 0);
         let mut last = String::new();
         for _ in 0..(seconds * 10 + 20) {
             if let Ok(json) = stats(&sampler_addr).await {
                 peak = peak.max(field(&json, "open") + field(&json, "closing"));
+                peak_rss = peak_rss.max(field(&json, "rss_kb"));
                 last = json;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        (peak, last)
+        (peak, peak_rss, last)
     });
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
@@ -150,7 +151,11 @@ async fn main() -> std::io::Result<()> {
         ticker.tick().await;
         let (tx, addr, mode) = (tx.clone(), addr.clone(), mode.clone());
         tokio::spawn(async move {
-            let _ = tx.send(one(addr, mode).await);
+            // A connection that makes no progress for 5 s counts as an error, not a hang.
+            let result = tokio::time::timeout(Duration::from_secs(5), one(addr, mode))
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
+            let _ = tx.send(result);
         });
     }
     drop(tx);
@@ -169,7 +174,8 @@ async fn main() -> std::io::Result<()> {
         }
     }
     let elapsed = start.elapsed();
-    let (peak, last) = sampler.await.map_err(std::io::Error::other)?;
+    let handshakes_len = handshakes.len();
+    let (peak, peak_rss, last) = sampler.await.map_err(std::io::Error::other)?;
     println!(
         "mode {mode}: {} connections in {elapsed:.1?} ({:.0}/s), {errors} errors",
         handshakes.len(),
@@ -178,6 +184,24 @@ async fn main() -> std::io::Result<()> {
     println!("handshake latency: {}", quantiles(handshakes));
     println!("client time in CLOSING: {}", quantiles(closings));
     println!("server peak sockets held (open + closing): {peak}");
+    println!("server peak RSS: {peak_rss} KiB");
+    let closing = last.split("\"closing_time\":").nth(1).unwrap_or("");
+    println!(
+        "server time in CLOSING: count {} p50 {} ms p99 {} ms max {} ms",
+        field(closing, "count"),
+        field(closing, "p50_ms"),
+        field(closing, "p99_ms"),
+        field(closing, "max_ms")
+    );
+    println!(
+        "RESULT {mode} {} {:.0} {peak} {peak_rss} {} {} {} {}",
+        handshakes_len,
+        handshakes_len as f64 / elapsed.as_secs_f64(),
+        field(closing, "p50_ms"),
+        field(closing, "p99_ms"),
+        field(closing, "max_ms"),
+        errors
+    );
     println!("server stats at the end: {last}");
     drop(held);
     Ok(())

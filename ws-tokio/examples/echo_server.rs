@@ -18,12 +18,19 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use ws_tokio::{Config, Decision, Message, Monitor};
 
+/// The monitor's snapshot, plus this process's resident memory (for the churn benchmark).
 fn stats(monitor: &Monitor) -> Decision {
+    let rss_kb = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4);
+    let json = monitor.snapshot().to_json();
+    let json = format!("{{\"rss_kb\":{rss_kb},{}", &json[1..]);
     Decision::Respond(
         http::Response::builder()
             .status(200)
             .header("content-type", "application/json")
-            .body(monitor.snapshot().to_json().into())
+            .body(json.into())
             .expect("a valid response"),
     )
 }
