@@ -5,6 +5,9 @@
 #[non_exhaustive]
 pub struct Config {
     /// The protocol core's limits and timers (keepalive, close timeout, handshake timeout, ...).
+    ///
+    /// Default: the core's defaults, with permessage-deflate on (`protocol.deflate`; set it to
+    /// `None` to neither offer nor accept compression).
     pub protocol: ws_proto::Config,
     /// Write backpressure: `Sink::poll_ready` waits, and reading pauses, while more than this many
     /// bytes are queued for the socket. Pausing reads is what stops a peer that floods us with
@@ -28,10 +31,18 @@ pub struct Config {
     pub monitor: Option<crate::Monitor>,
 }
 
+/// The core's defaults with permessage-deflate on, as browsers, Node `ws` and Python
+/// `websockets` have it: negotiated only when the peer offers or accepts it.
+fn default_protocol() -> ws_proto::Config {
+    let mut protocol = ws_proto::Config::default();
+    protocol.deflate = Some(ws_proto::deflate::DeflateConfig::default());
+    protocol
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            protocol: ws_proto::Config::default(),
+            protocol: default_protocol(),
             write_high_water_mark: 1 << 20,
             read_buffer_size: 64 * 1024,
             max_queued_messages: 64,

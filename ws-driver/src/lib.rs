@@ -33,5 +33,8 @@ pub use target::connect_target;
 #[cfg(feature = "rustls")]
 pub use target::{default_tls_config, server_name};
 pub use websocket::{fragment, ReadHalf, ReuniteError, WebSocket, WriteHalf};
+pub use ws_proto::deflate::DeflateConfig;
 pub use ws_proto::handshake::Accept;
-pub use ws_proto::{CloseCode, CloseFrame, Closed, Initiator, MessageKind, Outcome, Role, State};
+pub use ws_proto::{
+    CloseCode, CloseFrame, Closed, Compression, Initiator, MessageKind, Outcome, Role, State,
+};

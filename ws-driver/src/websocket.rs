@@ -14,7 +14,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use ws_proto::{
-    CloseCode, Closed, CommandError, Connection, Instant, MessageKind, Outcome, Role, State,
+    CloseCode, Closed, CommandError, Compression, Connection, Instant, MessageKind, Outcome, Role,
+    State,
 };
 
 /// A WebSocket connection over the transport `S`, on the runtime `R`.
@@ -141,6 +142,22 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         self.inner.terminate();
     }
 
+    /// Sends a message choosing whether it is compressed (Node `ws`'s `send(data, {compress})`),
+    /// then flushes. [`Compression::Never`] is for data that is already compressed. Without
+    /// permessage-deflate negotiated it sends as `SinkExt::send` does.
+    pub async fn send_with(
+        &mut self,
+        message: Message,
+        compression: Compression,
+    ) -> Result<(), Error> {
+        send_with(&self.inner, message, compression).await
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressing(&self) -> bool {
+        self.inner.lock().conn.is_compressing()
+    }
+
     /// Splits into a read half and a write half that can be used from different tasks.
     pub fn split(self) -> (ReadHalf<S, R>, WriteHalf<S, R>) {
         let control: Arc<dyn ReaderControl> = self.inner.clone();
@@ -182,6 +199,15 @@ impl<S: Transport, R: Runtime> WriteHalf<S, R> {
     /// See [`WebSocket::terminate`].
     pub fn terminate(&self) {
         self.inner.terminate();
+    }
+
+    /// See [`WebSocket::send_with`].
+    pub async fn send_with(
+        &mut self,
+        message: Message,
+        compression: Compression,
+    ) -> Result<(), Error> {
+        send_with(&self.inner, message, compression).await
     }
 
     /// The connection's state.
@@ -275,15 +301,26 @@ fn poll_ready<S: Transport, R: Runtime>(
     )
 }
 
+async fn send_with<S: Transport, R: Runtime>(
+    inner: &Inner<S, R>,
+    message: Message,
+    compression: Compression,
+) -> Result<(), Error> {
+    std::future::poll_fn(|cx| poll_ready(inner, cx)).await?;
+    start_send(inner, message, compression)?;
+    std::future::poll_fn(|cx| poll_flush(inner, cx)).await
+}
+
 fn start_send<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     message: Message,
+    compression: Compression,
 ) -> Result<(), Error> {
     let mut shared = inner.lock();
     let conn = &mut shared.conn;
     let result = match message {
-        Message::Text(text) => conn.send_text(&text),
-        Message::Binary(data) => conn.send_binary(&data),
+        Message::Text(text) => conn.send_text_with(&text, compression),
+        Message::Binary(data) => conn.send_binary_with(&data, compression),
         Message::Ping(data) => conn.send_ping(&data),
         Message::Pong(data) => conn.send_pong(&data),
         Message::Fragment(fragment) => {
@@ -359,7 +396,7 @@ macro_rules! impl_sink {
                 poll_ready(&self.inner, cx)
             }
             fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-                start_send(&self.inner, message)
+                start_send(&self.inner, message, Compression::Auto)
             }
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
                 poll_flush(&self.inner, cx)

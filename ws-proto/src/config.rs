@@ -77,6 +77,13 @@ pub struct Config {
     ///
     /// Default 100, hyper's default: browsers send about 15-20.
     pub max_handshake_headers: usize,
+    /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept it (server) in the
+    /// handshake, with what to ask for and how to compress.
+    ///
+    /// Default `None` in the core, which leaves the choice to the embedder; the runtime adapters
+    /// turn it on by default, as browsers, Node `ws` and Python `websockets` do.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -93,6 +100,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_handshake_size: 16 * 1024,
             max_handshake_headers: 100,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

@@ -21,8 +21,9 @@
 //! bounded by `client_eof_timeout`.
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::codec::Deflater;
 use crate::error::{CommandError, ProtocolError};
-use crate::event::{Action, Closed, Event, Initiator, MessageKind, Outcome};
+use crate::event::{Action, Closed, Compression, Event, Initiator, MessageKind, Outcome};
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::{MaskSource, NoMask};
 use crate::output::{OutputQueue, Polled};
@@ -124,7 +125,12 @@ struct OutstandingPing {
 struct OutgoingMessage {
     kind: MessageKind,
     utf8: Utf8Validator,
+    /// Its fragments go through the compressor (decided by the first fragment).
+    compressed: bool,
 }
+
+/// RSV1 on a message's first frame: the message is compressed (RFC 7692 section 6).
+const RSV1: u8 = 0b100;
 
 /// A WebSocket connection after the opening handshake: a pure state machine.
 ///
@@ -151,6 +157,8 @@ pub struct Connection {
     out: OutputQueue,
     masks: Box<dyn MaskSource + Send>,
     outgoing: Option<OutgoingMessage>,
+    /// Compresses outgoing messages, when permessage-deflate was negotiated.
+    deflater: Option<Deflater>,
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
     initiator: Initiator,
@@ -193,6 +201,7 @@ impl Connection {
             out: OutputQueue::default(),
             masks: Box::new(masks),
             outgoing: None,
+            deflater: None,
             sent_close: None,
             received_close: None,
             initiator: Initiator::Neither,
@@ -212,6 +221,24 @@ impl Connection {
         masks: impl MaskSource + Send + 'static,
     ) -> Connection {
         Connection::new(Role::Client, now, config, masks)
+    }
+
+    /// Turns on permessage-deflate with the parameters agreed in the handshake (builder style).
+    /// The handshake machines do this themselves; call it when the handshake was done elsewhere
+    /// (see [`deflate::server_negotiate`](crate::deflate::server_negotiate)). Compression level and
+    /// threshold come from [`Config::deflate`], or its defaults when that is `None`.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, params: crate::deflate::DeflateParams) -> Connection {
+        let config = self.config.deflate.clone().unwrap_or_default();
+        self.deflater = Some(Deflater::new(self.role, &config, &params));
+        self.reader
+            .enable_inflate(crate::deflate::Inflater::new(self.role, &params));
+        self
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn is_compressing(&self) -> bool {
+        self.deflater.is_some()
     }
 
     /// Queues bytes to go out before any frame: the handshake's HTTP response.
@@ -366,14 +393,35 @@ impl Connection {
 
     // ----- commands -----
 
-    /// Sends a whole text message.
+    /// Sends a whole text message (compressed if permessage-deflate is on and it is at least the
+    /// threshold long).
     pub fn send_text(&mut self, text: &str) -> Result<(), CommandError> {
-        self.send_message(OpCode::Text, text.as_bytes())
+        self.send_message(OpCode::Text, text.as_bytes(), Compression::Auto)
     }
 
-    /// Sends a whole binary message.
+    /// Sends a whole binary message (compressed as [`send_text`](Self::send_text)).
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), CommandError> {
-        self.send_message(OpCode::Binary, data)
+        self.send_message(OpCode::Binary, data, Compression::Auto)
+    }
+
+    /// Sends a whole text message, choosing whether it is compressed (Node `ws`'s
+    /// `send(data, { compress })`).
+    pub fn send_text_with(
+        &mut self,
+        text: &str,
+        compression: Compression,
+    ) -> Result<(), CommandError> {
+        self.send_message(OpCode::Text, text.as_bytes(), compression)
+    }
+
+    /// Sends a whole binary message, choosing whether it is compressed:
+    /// [`Compression::Never`] for data that is already compressed (images, video).
+    pub fn send_binary_with(
+        &mut self,
+        data: &[u8],
+        compression: Compression,
+    ) -> Result<(), CommandError> {
+        self.send_message(OpCode::Binary, data, compression)
     }
 
     /// Sends one fragment of a message; the first fragment's `kind` starts the message, `fin`
@@ -386,14 +434,24 @@ impl Connection {
         fin: bool,
     ) -> Result<(), CommandError> {
         self.check_open()?;
-        let (opcode, mut utf8) = match &self.outgoing {
+        let (opcode, mut utf8, compressed) = match &self.outgoing {
             Some(message) if message.kind != kind => {
                 return Err(CommandError::FragmentKindMismatch {
                     in_progress: message.kind,
                 })
             }
-            Some(message) => (OpCode::Continuation, message.utf8.clone()),
-            None => (opcode_of(kind), Utf8Validator::new()),
+            Some(message) => (
+                OpCode::Continuation,
+                message.utf8.clone(),
+                message.compressed,
+            ),
+            None => (
+                opcode_of(kind),
+                Utf8Validator::new(),
+                self.deflater
+                    .as_ref()
+                    .is_some_and(|d| d.wants(data.len(), Compression::Auto)),
+            ),
         };
         if kind == MessageKind::Text {
             utf8.feed(data).map_err(|_| CommandError::InvalidUtf8)?;
@@ -401,9 +459,12 @@ impl Connection {
                 return Err(CommandError::InvalidUtf8);
             }
         }
-        self.outgoing = (!fin).then_some(OutgoingMessage { kind, utf8 });
-        let mask = self.mask();
-        self.out.frame(fin, opcode, mask, data);
+        self.data_frame(fin, opcode, data, compressed)?;
+        self.outgoing = (!fin).then_some(OutgoingMessage {
+            kind,
+            utf8,
+            compressed,
+        });
         Ok(())
     }
 
@@ -521,16 +582,54 @@ impl Connection {
 
     fn frame(&mut self, opcode: OpCode, payload: &[u8]) {
         let mask = self.mask();
-        self.out.frame(true, opcode, mask, payload);
+        self.out.frame(true, 0, opcode, mask, payload);
     }
 
-    fn send_message(&mut self, opcode: OpCode, data: &[u8]) -> Result<(), CommandError> {
+    /// Queues a data frame, through the compressor if `compressed` (RSV1 on a message's first
+    /// frame only).
+    fn data_frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        data: &[u8],
+        compressed: bool,
+    ) -> Result<(), CommandError> {
+        let mask = self.mask();
+        match self.deflater.as_mut() {
+            Some(deflater) if compressed => {
+                let payload = deflater
+                    .compress(data, fin)
+                    .map_err(|_| CommandError::CompressionFailed)?;
+                let rsv = if opcode == OpCode::Continuation {
+                    0
+                } else {
+                    RSV1
+                };
+                self.out.frame(fin, rsv, opcode, mask, payload);
+                if fin {
+                    deflater.message_sent();
+                }
+            }
+            _ => self.out.frame(fin, 0, opcode, mask, data),
+        }
+        Ok(())
+    }
+
+    fn send_message(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        compression: Compression,
+    ) -> Result<(), CommandError> {
         self.check_open()?;
         if self.outgoing.is_some() {
             return Err(CommandError::FragmentedMessageInProgress);
         }
-        self.frame(opcode, data);
-        Ok(())
+        let compressed = self
+            .deflater
+            .as_ref()
+            .is_some_and(|d| d.wants(data.len(), compression));
+        self.data_frame(true, opcode, data, compressed)
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), CommandError> {

@@ -50,19 +50,21 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A Close frame whose reason is not UTF-8.
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate) that is not a valid deflate stream.
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The code our Close frame carries for this error: 1009 for size limits, 1007 for bad
-    /// UTF-8, 1002 for everything else.
+    /// UTF-8 or compressed data, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -85,6 +87,7 @@ impl ProtocolError {
             ProtocolError::TruncatedClosePayload => "close frame with a 1-byte payload",
             ProtocolError::InvalidCloseCode(_) => "invalid close code",
             ProtocolError::InvalidCloseReason => "invalid UTF-8 in close reason",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
         }
     }
 }
@@ -134,6 +137,8 @@ pub enum CommandError {
     CloseReasonTooLong(usize),
     /// Text fragments must concatenate to valid UTF-8.
     InvalidUtf8,
+    /// The compressor failed; nothing was queued and the compression state was reset.
+    CompressionFailed,
 }
 
 impl fmt::Display for CommandError {
@@ -154,6 +159,7 @@ impl fmt::Display for CommandError {
                 write!(f, "close reason of {len} bytes (max 123)")
             }
             CommandError::InvalidUtf8 => f.write_str("text fragment is not valid UTF-8"),
+            CommandError::CompressionFailed => f.write_str("compression failed"),
         }
     }
 }

@@ -57,6 +57,20 @@ pub enum MessageKind {
     Binary,
 }
 
+/// Whether a message goes out compressed when permessage-deflate was negotiated (like the
+/// `compress` option of Node `ws`'s `send`). Without the extension every message is sent as is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Compress messages of at least the configured threshold (1024 bytes by default).
+    #[default]
+    Auto,
+    /// Compress regardless of size.
+    Always,
+    /// Send uncompressed: for data that is already compressed (images, video) or too small to
+    /// gain, or to spend no CPU on this message.
+    Never,
+}
+
 /// A data frame delivered in fragment-streaming mode.
 ///
 /// For text, the concatenation of a message's fragments is valid UTF-8 (checked incrementally,

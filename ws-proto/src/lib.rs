@@ -59,8 +59,11 @@ extern crate alloc;
 extern crate std;
 
 mod close;
+mod codec;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 mod event;
 pub mod frame;
@@ -78,7 +81,7 @@ pub use close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 pub use config::Config;
 pub use connection::Connection;
 pub use error::{CommandError, ProtocolError};
-pub use event::{Action, Closed, Event, Fragment, Initiator, MessageKind, Outcome};
+pub use event::{Action, Closed, Compression, Event, Fragment, Initiator, MessageKind, Outcome};
 #[cfg(feature = "handshake")]
 pub use handshake::{
     ClientAction, ClientHandshake, ClientUpgrade, HandshakeError, ServerAction, ServerHandshake,

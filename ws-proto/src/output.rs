@@ -44,6 +44,7 @@ impl OutputQueue {
     pub(crate) fn frame(
         &mut self,
         fin: bool,
+        rsv: u8,
         opcode: OpCode,
         mask: Option<[u8; 4]>,
         payload: &[u8],
@@ -66,7 +67,7 @@ impl OutputQueue {
             return;
         };
         let before = buf.len();
-        encode_frame(buf, fin, 0, opcode, mask, payload);
+        encode_frame(buf, fin, rsv, opcode, mask, payload);
         self.queued_bytes += buf.len() - before;
     }
 

@@ -6,6 +6,7 @@
 //! never past the limits, which are checked from each header before its payload is accepted.
 
 use crate::close::{CloseFrame, ClosePayloadError};
+use crate::codec::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::event::{Fragment, MessageKind};
 use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
@@ -48,7 +49,17 @@ struct MessageInProgress {
     utf8: Option<Utf8Validator>,
     /// Streaming mode: whether a fragment of this message was delivered already.
     delivered_any: bool,
+    /// The message is compressed (RSV1 on its first frame): payload goes through the inflater.
+    compressed: bool,
+    /// Bytes inflated so far for the whole message (for `max_message_size`).
+    inflated: u64,
 }
+
+/// RSV1: "this message is compressed" under permessage-deflate (RFC 7692 section 6).
+const RSV1: u8 = 0b100;
+
+/// Compressed payload is unmasked through a stack block of this size before inflating.
+const UNMASK_BLOCK: usize = 4096;
 
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -56,8 +67,10 @@ pub(crate) struct Reader {
     max_frame_size: usize,
     max_message_size: usize,
     stream_fragments: bool,
-    /// Reserved bits a negotiated extension gave a meaning (none yet).
+    /// Reserved bits a negotiated extension gave a meaning (RSV1 with permessage-deflate).
     allowed_rsv: u8,
+    /// Inflates compressed messages, when permessage-deflate was negotiated.
+    inflater: Option<Inflater>,
     header: [u8; MAX_HEADER_LEN],
     header_len: usize,
     frame: Option<FrameInProgress>,
@@ -82,12 +95,20 @@ impl Reader {
             max_message_size: config.max_message_size,
             stream_fragments: config.stream_fragments,
             allowed_rsv: 0,
+            inflater: None,
             header: [0; MAX_HEADER_LEN],
             header_len: 0,
             frame: None,
             message: None,
             control: Vec::new(),
         }
+    }
+
+    /// Accepts compressed messages (RSV1) from now on, inflating them with `inflater`.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn enable_inflate(&mut self, inflater: Inflater) {
+        self.allowed_rsv |= RSV1;
+        self.inflater = Some(inflater);
     }
 
     /// Bytes held for frames and messages not yet complete.
@@ -195,7 +216,12 @@ impl Reader {
             (Role::Client, Some(_)) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
+        let rsv1 = header.rsv & RSV1 != 0;
         if header.opcode.is_control() {
+            if rsv1 {
+                // Only data messages are compressed (RFC 7692 section 6.1).
+                return Err(ProtocolError::ReservedBitsSet(header.rsv));
+            }
             if !header.fin {
                 return Err(ProtocolError::FragmentedControlFrame);
             }
@@ -218,6 +244,8 @@ impl Reader {
             match (kind, self.message.as_mut()) {
                 (Some(_), Some(_)) => return Err(ProtocolError::ExpectedContinuation),
                 (None, None) => return Err(ProtocolError::UnexpectedContinuation),
+                // RSV1 marks the first frame of a compressed message only (section 6.1).
+                (None, Some(_)) if rsv1 => return Err(ProtocolError::ReservedBitsSet(header.rsv)),
                 (Some(kind), None) => {
                     self.message = Some(MessageInProgress {
                         kind,
@@ -225,6 +253,8 @@ impl Reader {
                         size: 0,
                         utf8: (kind == MessageKind::Text).then(Utf8Validator::new),
                         delivered_any: false,
+                        compressed: rsv1,
+                        inflated: 0,
                     });
                 }
                 (None, Some(_)) => {}
@@ -258,6 +288,10 @@ impl Reader {
         let target = if frame.header.opcode.is_control() {
             &mut self.control
         } else if let Some(message) = self.message.as_mut() {
+            if message.compressed {
+                let mask = frame.header.mask;
+                return self.inflate_payload(chunk, mask, offset);
+            }
             &mut message.buf
         } else {
             return Ok(());
@@ -279,6 +313,67 @@ impl Reader {
         Ok(())
     }
 
+    /// Unmasks compressed payload block by block on the stack and inflates it into the message,
+    /// within what `max_message_size` leaves; new text is UTF-8-checked as it comes out.
+    fn inflate_payload(
+        &mut self,
+        chunk: &[u8],
+        mask: Option<[u8; 4]>,
+        mut offset: usize,
+    ) -> Result<(), ProtocolError> {
+        let mut block = [0u8; UNMASK_BLOCK];
+        for piece in chunk.chunks(UNMASK_BLOCK) {
+            let input = match mask {
+                Some(mask) => {
+                    let unmasked = &mut block[..piece.len()];
+                    unmasked.copy_from_slice(piece);
+                    apply_mask(unmasked, mask, offset);
+                    offset = (offset + piece.len()) % 4;
+                    &block[..piece.len()]
+                }
+                None => piece,
+            };
+            self.inflate_into_message(input, false)?;
+        }
+        Ok(())
+    }
+
+    /// Inflates `input` (already unmasked) into the message in progress; at the end of the
+    /// message the inflater appends the tail the sender removed.
+    fn inflate_into_message(
+        &mut self,
+        input: &[u8],
+        end_of_message: bool,
+    ) -> Result<(), ProtocolError> {
+        let (Some(inflater), Some(message)) = (self.inflater.as_mut(), self.message.as_mut())
+        else {
+            return Ok(());
+        };
+        let start = message.buf.len();
+        let budget = (self.max_message_size as u64).saturating_sub(message.inflated) as usize;
+        let result = if end_of_message {
+            inflater.finish_message(&mut message.buf, budget)
+        } else {
+            inflater.inflate(input, &mut message.buf, budget)
+        };
+        let produced = match result {
+            Ok(produced) => produced,
+            Err(InflateError::TooLarge) => {
+                return Err(ProtocolError::MessageTooLarge {
+                    len: message.inflated + (message.buf.len() - start) as u64,
+                    max: self.max_message_size,
+                })
+            }
+            Err(InflateError::Corrupt) => return Err(ProtocolError::InvalidCompressedData),
+        };
+        message.inflated += produced as u64;
+        if let Some(utf8) = message.utf8.as_mut() {
+            utf8.feed(&message.buf[start..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        Ok(())
+    }
+
     /// The current frame's payload is complete: produce what it completes, if anything.
     fn finish_frame(&mut self) -> Result<Option<Incoming>, ProtocolError> {
         let Some(frame) = self.frame.take() else {
@@ -296,6 +391,9 @@ impl Reader {
                     ClosePayloadError::InvalidReason => ProtocolError::InvalidCloseReason,
                 })?),
             }));
+        }
+        if header.fin && self.message.as_ref().is_some_and(|m| m.compressed) {
+            self.inflate_into_message(&[], true)?;
         }
         if header.fin {
             if let Some(utf8) = self.message.as_mut().and_then(|m| m.utf8.as_mut()) {

@@ -31,8 +31,9 @@ use std::net::SocketAddr;
 
 pub use stream::MaybeTlsStream;
 pub use ws_driver::{
-    fragment, Accept, AsyncIo, CloseCode, CloseFrame, Closed, Config, Decision, Error, FuturesIo,
-    Initiator, Message, MessageKind, Monitor, Outcome, Role, ShutdownReport, Snapshot, State,
+    fragment, Accept, AsyncIo, CloseCode, CloseFrame, Closed, Compression, Config, Decision,
+    DeflateConfig, Error, FuturesIo, Initiator, Message, MessageKind, Monitor, Outcome, Role,
+    ShutdownReport, Snapshot, State,
 };
 pub use ws_proto;
 

@@ -494,3 +494,46 @@ async fn accept_sends_the_101_before_returning_even_if_the_socket_is_never_polle
     assert_eq!(response.status(), 101);
     let _ = tx.send(());
 }
+
+#[tokio::test]
+async fn permessage_deflate_is_negotiated_by_default_and_can_be_declined() {
+    let addr = serve(Config::default(), |ws| async move {
+        assert!(ws.is_compressing());
+        echo(ws).await
+    })
+    .await;
+    let (mut ws, response) = ws_tokio::connect(&format!("ws://{addr}/")).await.unwrap();
+    let extensions = response.headers()["sec-websocket-extensions"]
+        .to_str()
+        .unwrap();
+    assert_eq!(extensions, "permessage-deflate");
+    assert!(ws.is_compressing());
+    let text = "compressible text ".repeat(1000);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Text(text.clone())
+    );
+    let noise: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    ws.send_with(Message::binary(noise.clone()), ws_tokio::Compression::Never)
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(noise));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+
+    // A server with compression off: the client's offer is declined, messages flow uncompressed.
+    let mut plain = Config::default();
+    plain.protocol.deflate = None;
+    let addr = serve(plain, |ws| async move {
+        assert!(!ws.is_compressing());
+        echo(ws).await
+    })
+    .await;
+    let (mut ws, response) = ws_tokio::connect(&format!("ws://{addr}/")).await.unwrap();
+    assert!(response.headers().get("sec-websocket-extensions").is_none());
+    assert!(!ws.is_compressing());
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text(text));
+}

@@ -152,7 +152,14 @@ impl ClientHandshake {
         negotiators: Vec<Box<dyn ExtensionNegotiator>>,
     ) -> Result<Self, HandshakeError> {
         let key = base64::engine::general_purpose::STANDARD.encode(key);
-        let bytes = request_bytes(&request, &key, &negotiators)?;
+        #[allow(unused_mut)]
+        let mut offers: Vec<Extension> = Vec::new();
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &config.deflate {
+            offers.push(crate::deflate::client_offer(deflate));
+        }
+        offers.extend(negotiators.iter().flat_map(|n| n.client_offers()));
+        let bytes = request_bytes(&request, &key, &offers)?;
         let mut out = VecDeque::new();
         out.push_back(Output::Bytes(bytes));
         Ok(ClientHandshake {
@@ -276,7 +283,11 @@ impl ClientHandshake {
             return self.check_refusal_complete(false);
         }
         match self.validate(head.version, &head.headers) {
-            Ok((subprotocol, extensions)) => {
+            Ok(Agreed {
+                subprotocol,
+                extensions,
+                deflate,
+            }) => {
                 let masks = self
                     .masks
                     .take()
@@ -287,6 +298,9 @@ impl ClientHandshake {
                     self.config.clone(),
                     BoxedMasks(masks),
                 );
+                if let Some(params) = deflate {
+                    connection = with_agreed_deflate(connection, params);
+                }
                 connection.handle_read(now, self.head.after(head.len));
                 let mut response = Response::new(());
                 *response.status_mut() = head.start;
@@ -309,7 +323,7 @@ impl ClientHandshake {
         &mut self,
         version: Version,
         headers: &http::HeaderMap,
-    ) -> Result<(Option<String>, Vec<Extension>), HandshakeError> {
+    ) -> Result<Agreed, HandshakeError> {
         if version != Version::HTTP_11 {
             return Err(HandshakeError::InvalidHandshake("HTTP/1.1 is required"));
         }
@@ -346,6 +360,8 @@ impl ClientHandshake {
         };
         let accepted = Extension::parse_headers(headers)
             .map_err(|_| HandshakeError::InvalidHandshake("malformed Sec-WebSocket-Extensions"))?;
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut deflate = None;
         for (i, extension) in accepted.iter().enumerate() {
             if accepted[..i]
                 .iter()
@@ -356,6 +372,18 @@ impl ClientHandshake {
                     extension.name
                 )));
             }
+            #[cfg(feature = "deflate")]
+            if let Some(config) = &self.config.deflate {
+                if extension
+                    .name
+                    .eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME)
+                {
+                    let params = crate::deflate::client_accept(config, extension)
+                        .map_err(HandshakeError::Extension)?;
+                    deflate = Some(params);
+                    continue;
+                }
+            }
             let negotiator = self
                 .negotiators
                 .iter_mut()
@@ -365,7 +393,11 @@ impl ClientHandshake {
                 .client_accept(extension)
                 .map_err(HandshakeError::Extension)?;
         }
-        Ok((subprotocol, accepted))
+        Ok(Agreed {
+            subprotocol,
+            extensions: accepted,
+            deflate,
+        })
     }
 
     /// A refusal is complete when its body is (by `Content-Length`, the last chunk, or EOF),
@@ -453,11 +485,34 @@ impl MaskSource for BoxedMasks {
     }
 }
 
+/// What a valid 101 response settled.
+struct Agreed {
+    subprotocol: Option<String>,
+    extensions: Vec<Extension>,
+    deflate: Option<AgreedDeflate>,
+}
+
+/// The permessage-deflate parameters a server accepted; no value can exist without the feature.
+#[cfg(feature = "deflate")]
+type AgreedDeflate = crate::deflate::DeflateParams;
+#[cfg(not(feature = "deflate"))]
+type AgreedDeflate = core::convert::Infallible;
+
+#[cfg(feature = "deflate")]
+fn with_agreed_deflate(connection: Connection, params: AgreedDeflate) -> Connection {
+    connection.with_deflate(params)
+}
+
+#[cfg(not(feature = "deflate"))]
+fn with_agreed_deflate(_: Connection, params: AgreedDeflate) -> Connection {
+    match params {}
+}
+
 /// Serializes the upgrade request: request line, Host, the WebSocket headers, the caller's headers.
 fn request_bytes(
     request: &Request<()>,
     key: &str,
-    negotiators: &[Box<dyn ExtensionNegotiator>],
+    offers: &[Extension],
 ) -> Result<Vec<u8>, HandshakeError> {
     let uri = request.uri();
     match uri.scheme_str() {
@@ -497,9 +552,8 @@ fn request_bytes(
         header::SEC_WEBSOCKET_VERSION,
         HeaderValue::from_static("13"),
     );
-    let offers: Vec<Extension> = negotiators.iter().flat_map(|n| n.client_offers()).collect();
     if !offers.is_empty() {
-        let value = HeaderValue::from_str(&Extension::format_list(&offers))
+        let value = HeaderValue::from_str(&Extension::format_list(offers))
             .map_err(|_| HandshakeError::InvalidHeader)?;
         headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }

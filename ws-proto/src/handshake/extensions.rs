@@ -185,9 +185,10 @@ impl fmt::Display for Extension {
 /// preference) and sends back what it returns. A client sends each negotiator's offers and lets
 /// it check the server's answer. What was agreed is reported by the handshake.
 ///
-/// The agreement is reported, not yet applied: the `Connection` still treats the reserved bits
-/// as reserved, so only extensions that leave framing alone can be agreed through this hook until
-/// permessage-deflate wires its codec into the connection.
+/// The agreement is reported, not applied: the `Connection` keeps the reserved bits reserved, so
+/// only extensions that leave framing alone can be agreed through this hook. permessage-deflate
+/// does not go through it: it is built in ([`Config::deflate`](crate::Config::deflate)), because
+/// it changes how the connection reads and writes payloads.
 pub trait ExtensionNegotiator: Send {
     /// The extension name this negotiator handles (compared case-insensitively).
     fn name(&self) -> &str;

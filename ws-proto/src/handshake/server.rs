@@ -252,6 +252,18 @@ impl ServerHandshake {
             }
         }
         let mut agreed = Vec::new();
+        #[cfg(feature = "deflate")]
+        let deflate = match negotiate_deflate(&self.config, &upgrade.extensions) {
+            Ok(Some((response, params))) => {
+                agreed.push(response);
+                Some(params)
+            }
+            Ok(None) => None,
+            Err(why) => {
+                self.fail(HandshakeError::Extension(why.clone()));
+                return Err(HandshakeError::Extension(why));
+            }
+        };
         for negotiator in &mut self.negotiators {
             let offers: Vec<Extension> = upgrade
                 .extensions
@@ -311,6 +323,10 @@ impl ServerHandshake {
 
         let (head_len, peer_eof) = (pending.head_len, pending.peer_eof);
         let mut connection = Connection::server(now, self.config.clone());
+        #[cfg(feature = "deflate")]
+        if let Some(params) = deflate {
+            connection = connection.with_deflate(params);
+        }
         connection.queue_preface(&response);
         connection.handle_read(now, self.head.after(head_len));
         if peer_eof {
@@ -513,4 +529,17 @@ fn validate_upgrade(
         subprotocols: tokens(headers, "sec-websocket-protocol"),
         extensions,
     })
+}
+
+/// permessage-deflate, when [`Config::deflate`] is on: the response to the client's offers and
+/// the agreed parameters.
+#[cfg(feature = "deflate")]
+fn negotiate_deflate(
+    config: &Config,
+    offers: &[Extension],
+) -> Result<Option<(Extension, crate::deflate::DeflateParams)>, String> {
+    match &config.deflate {
+        Some(deflate) => crate::deflate::server_negotiate(deflate, offers),
+        None => Ok(None),
+    }
 }
