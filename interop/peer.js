@@ -5,9 +5,13 @@ const WebSocket = require('ws');
 const [mode, target, scenario] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const describe = (data, isBinary) => isBinary ? `binary:${data.length}` : data.toString();
+// Whether permessage-deflate was negotiated (`extensions` is a string or an object by version).
+const deflate = (ws) => typeof ws.extensions === 'string'
+  ? ws.extensions.includes('permessage-deflate')
+  : Object.keys(ws.extensions || {}).includes('permessage-deflate');
 
 if (mode === 'client') {
-  const ws = new WebSocket(target, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  const ws = new WebSocket(target, { perMessageDeflate: true, maxPayload: 64 << 20 });
   const received = [];
   ws.on('message', (data, isBinary) => {
     received.push(describe(data, isBinary));
@@ -38,11 +42,11 @@ if (mode === 'client') {
     }
   });
   ws.on('close', (code, reason) => {
-    if (scenario !== 'vanish') out({ scenario, received, code, reason: reason.toString() });
+    if (scenario !== 'vanish') out({ scenario, received, deflate: deflate(ws), code, reason: reason.toString() });
   });
   ws.on('error', () => {});
 } else {
-  const wss = new WebSocket.Server({ host: '127.0.0.1', port: Number(target), perMessageDeflate: false, maxPayload: 64 << 20 }, () => {
+  const wss = new WebSocket.Server({ host: '127.0.0.1', port: Number(target), perMessageDeflate: true, maxPayload: 64 << 20 }, () => {
     process.stdout.write(`listening ${wss.address().port}\n`);
   });
   wss.on('connection', (ws, request) => {
@@ -52,7 +56,7 @@ if (mode === 'client') {
       received.push(describe(data, isBinary));
       if (path === '/echo') ws.send(data, { binary: isBinary });
     });
-    ws.on('close', (code, reason) => out({ scenario: path, received, code, reason: reason.toString() }));
+    ws.on('close', (code, reason) => out({ scenario: path, received, deflate: deflate(ws), code, reason: reason.toString() }));
     ws.on('error', () => {});
     if (path === '/server-close') { ws.send('last words'); ws.close(4000, 'server bye'); }
     if (path === '/server-terminate') setTimeout(() => ws.terminate(), 100);

@@ -10,13 +10,21 @@ def out(o):
     print(json.dumps(o), flush=True)
 
 
+def deflate(ws):
+    """Whether permessage-deflate was negotiated (new and legacy websockets APIs)."""
+    extensions = getattr(getattr(ws, "protocol", None), "extensions", None)
+    if extensions is None:
+        extensions = getattr(ws, "extensions", [])
+    return any(e.name == "permessage-deflate" for e in extensions)
+
+
 def describe(message):
     return f"binary:{len(message)}" if isinstance(message, bytes) else message
 
 
 async def client(url, scenario):
     received = []
-    async with websockets.connect(url, compression=None, max_size=None, ping_interval=None) as ws:
+    async with websockets.connect(url, compression="deflate", max_size=None, ping_interval=None) as ws:
         if scenario == "echo":
             await ws.send("héllo")
             await ws.send(bytes([1, 2, 3]))
@@ -48,7 +56,8 @@ async def client(url, scenario):
         except websockets.ConnectionClosed:
             pass
         await ws.wait_closed()
-    out({"scenario": scenario, "received": received, "code": ws.close_code, "reason": ws.close_reason or ""})
+    out({"scenario": scenario, "received": received, "deflate": deflate(ws),
+         "code": ws.close_code, "reason": ws.close_reason or ""})
 
 
 async def server(port):
@@ -69,9 +78,10 @@ async def server(port):
         except websockets.ConnectionClosed:
             pass
         await ws.wait_closed()
-        out({"scenario": path, "received": received, "code": ws.close_code, "reason": ws.close_reason or ""})
+        out({"scenario": path, "received": received, "deflate": deflate(ws),
+             "code": ws.close_code, "reason": ws.close_reason or ""})
 
-    async with websockets.serve(handle, "127.0.0.1", port, compression=None, max_size=None, ping_interval=None) as srv:
+    async with websockets.serve(handle, "127.0.0.1", port, compression="deflate", max_size=None, ping_interval=None) as srv:
         port = srv.sockets[0].getsockname()[1]
         print(f"listening {port}", flush=True)
         await asyncio.Future()

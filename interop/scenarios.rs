@@ -8,8 +8,14 @@
 use futures_util::{SinkExt, StreamExt};
 use ws_driver::{CloseCode, Closed, Message, Runtime, Transport, WebSocket};
 
-/// What one side saw: the messages in order, and how the connection ended.
-pub fn report(scenario: &str, received: &[String], closed: Option<Closed>) -> String {
+/// What one side saw: the messages in order, whether permessage-deflate was negotiated, and how
+/// the connection ended.
+pub fn report(
+    scenario: &str,
+    received: &[String],
+    deflate: bool,
+    closed: Option<Closed>,
+) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let received = received
         .iter()
@@ -18,10 +24,13 @@ pub fn report(scenario: &str, received: &[String], closed: Option<Closed>) -> St
         .join(",");
     match closed {
         Some(c) => format!(
-            "{{\"scenario\":{},\"received\":[{received}],\"code\":{},\"reason\":{},\"clean\":{},\"initiator\":\"{:?}\",\"outcome\":\"{:?}\"}}",
+            "{{\"scenario\":{},\"received\":[{received}],\"deflate\":{deflate},\"code\":{},\"reason\":{},\"clean\":{},\"initiator\":\"{:?}\",\"outcome\":\"{:?}\"}}",
             quote(scenario), c.code.0, quote(&c.reason), c.was_clean, c.initiator, c.outcome
         ),
-        None => format!("{{\"scenario\":{},\"received\":[{received}],\"code\":null}}", quote(scenario)),
+        None => format!(
+            "{{\"scenario\":{},\"received\":[{received}],\"deflate\":{deflate},\"code\":null}}",
+            quote(scenario)
+        ),
     }
 }
 
@@ -64,7 +73,10 @@ pub const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>interop</t
 const results = { received: [] };
 const ws = new WebSocket(`ws://${location.host}/echo`);
 ws.binaryType = "arraybuffer";
-ws.onopen = () => { ws.send("héllo"); ws.send(new Uint8Array([1, 2, 3])); ws.send("x".repeat(100000)); };
+ws.onopen = () => {
+  results.extensions = ws.extensions;
+  ws.send("héllo"); ws.send(new Uint8Array([1, 2, 3])); ws.send("x".repeat(100000));
+};
 ws.onmessage = (e) => {
   results.received.push(typeof e.data === "string"
     ? (e.data.length > 64 ? `text:${e.data.length}` : e.data) : `binary:${e.data.byteLength}`);
@@ -125,7 +137,7 @@ pub async fn serve<S: Transport, R: Runtime>(mut ws: WebSocket<S, R>, path: &str
         }
         _ => read_all(&mut ws, false, &mut received).await,
     }
-    report(path, &received, ws.closed())
+    report(path, &received, ws.is_compressing(), ws.closed())
 }
 
 /// Client scenarios.
@@ -165,5 +177,5 @@ pub async fn client<S: Transport, R: Runtime>(mut ws: WebSocket<S, R>, scenario:
         // Wait for whatever the server does (close, terminate).
         _ => read_all(&mut ws, false, &mut received).await,
     }
-    report(scenario, &received, ws.closed())
+    report(scenario, &received, ws.is_compressing(), ws.closed())
 }

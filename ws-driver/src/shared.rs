@@ -17,12 +17,36 @@ use ws_proto::{Action, Closed, Connection, Event, Instant, State};
 /// Loop iterations per poll before yielding, so one busy connection cannot starve its executor.
 const BUDGET: usize = 32;
 
+/// Output buffer capacity kept once everything was written; a larger one (left by a big
+/// message) is freed, so an idle connection holds no write buffer to speak of.
+const KEEP_OUT_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// The read buffer, shared by every connection polled on this thread. A connection needs it
+    /// only during one `poll_read` + `handle_read` (the core copies what it keeps), so a buffer
+    /// per connection would cost `read_buffer_size` of memory on every idle connection.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a read buffer of `size` bytes: this thread's shared one, or a temporary one if
+/// it is already in use (re-entrant polling, which the driver itself never does).
+fn with_read_buf<T>(size: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < size {
+                buf.resize(size, 0);
+            }
+            f(&mut buf[..size])
+        }
+        Err(_) => f(&mut vec![0; size]),
+    })
+}
+
 pub(crate) struct Shared<S, R: Runtime> {
     io: Option<S>,
     pub(crate) conn: Connection,
     pub(crate) config: Config,
     epoch: std::time::Instant,
-    read_buf: Box<[u8]>,
     /// Bytes from `Transmit` actions; `out[..written]` is already on the socket.
     out: Vec<u8>,
     written: usize,
@@ -60,7 +84,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         Shared {
             io: Some(io),
             conn,
-            read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
             config,
             epoch,
             out: Vec::new(),
@@ -227,6 +250,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if error.is_none() && self.written > 0 && self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
+            if self.out.capacity() > KEEP_OUT_CAPACITY {
+                self.out = Vec::new();
+            }
             self.needs_flush = true;
         }
         if error.is_none() && self.out.is_empty() && self.needs_flush {
@@ -272,12 +298,14 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Closes the socket, first reading away what it holds so the kernel sends FIN, not RST.
     fn release_socket(&mut self, cx: &mut Context<'_>) {
         if let Some(mut io) = self.io.take() {
-            for _ in 0..16 {
-                match io.poll_read(cx, &mut self.read_buf) {
-                    Poll::Ready(Ok(n)) if n > 0 => {}
-                    _ => break,
+            with_read_buf(self.config.read_buffer_size.max(1), |buf| {
+                for _ in 0..16 {
+                    match io.poll_read(cx, buf) {
+                        Poll::Ready(Ok(n)) if n > 0 => {}
+                        _ => break,
+                    }
                 }
-            }
+            });
             tracing::debug!("socket closed");
         }
         self.close_pending = false;
@@ -333,9 +361,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     }
 
     fn read(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(io) = self.io.as_mut() else {
+        if self.io.is_none() {
             return false;
-        };
+        }
         let state = self.conn.state();
         if self.eof || state == State::Closed {
             return false;
@@ -347,14 +375,26 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         {
             return false;
         }
-        let result = io.poll_read(cx, &mut self.read_buf);
         let now = self.now();
+        let size = self.config.read_buffer_size.max(1);
+        let (Some(io), conn) = (self.io.as_mut(), &mut self.conn) else {
+            return false;
+        };
+        let result = with_read_buf(size, |buf| {
+            let result = io.poll_read(cx, buf);
+            if let Poll::Ready(Ok(n)) = result {
+                if n > 0 {
+                    conn.handle_read(now, &buf[..n]);
+                }
+            }
+            result
+        });
         match result {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.conn.handle_eof(now);
             }
-            Poll::Ready(Ok(n)) => self.conn.handle_read(now, &self.read_buf[..n]),
+            Poll::Ready(Ok(_)) => {}
             Poll::Ready(Err(e)) => self.transport_error(e),
             Poll::Pending => return false,
         }

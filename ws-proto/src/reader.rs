@@ -303,8 +303,15 @@ impl Reader {
             apply_mask(&mut target[start..], mask, offset);
         }
         if !frame.header.opcode.is_control() {
+            // The piece that completes a whole message is checked once, with everything before
+            // it, when the message becomes a `String`: a message that arrives in one read is
+            // validated in a single pass. Earlier pieces are checked as they arrive (fail fast).
+            let completes_message =
+                frame.header.fin && chunk.len() as u64 == frame_rest && !self.stream_fragments;
             if let Some(message) = self.message.as_mut() {
-                if let Some(utf8) = message.utf8.as_mut() {
+                if completes_message {
+                    message.utf8 = None;
+                } else if let Some(utf8) = message.utf8.as_mut() {
                     utf8.feed(&message.buf[start..])
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
