@@ -17,6 +17,10 @@ use ws_proto::{Action, Closed, Connection, Event, Instant, State};
 /// Loop iterations per poll before yielding, so one busy connection cannot starve its executor.
 const BUDGET: usize = 32;
 
+/// Unwritten output past which even a corked drive writes: enough to batch many small messages
+/// into one syscall, small enough that a batch of large ones still streams.
+const CORK_BYTES: usize = 16 * 1024;
+
 /// Output buffer capacity kept once everything was written; a larger one (left by a big
 /// message) is freed, so an idle connection holds no write buffer to speak of.
 const KEEP_OUT_CAPACITY: usize = 4096;
@@ -120,14 +124,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// application is busy sending could be followed by a bad frame that fails the connection
     /// before the application answered the message, which tungstenite-style read-on-demand
     /// never does (Autobahn 4.1.5 then reports NON-STRICT).
-    pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half) -> bool {
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half, flush: Flush) -> bool {
         let span = self.span.clone();
         let _entered = span.enter();
         let events_before = self.events.len();
         let mut any = false;
         for _ in 0..BUDGET {
             self.take_actions();
-            let mut progress = self.write(cx);
+            let mut progress = false;
+            if self.may_write(flush) {
+                progress |= self.write(cx);
+            }
             progress |= self.fire_timer(cx);
             if matches!(half, Half::Read) || self.reader_gone || self.conn.state() != State::Open {
                 progress |= self.read(cx);
@@ -140,6 +147,19 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         // Out of budget with work left: come back after others had their turn.
         cx.waker().wake_by_ref();
         true
+    }
+
+    /// Whether this drive writes: always when flushing or closing, past `CORK_BYTES`, and for the
+    /// reader once it has nothing to hand over (it is about to wait, so queued Pongs and
+    /// messages must go now). Otherwise output waits, so a batch of messages handled in a row
+    /// goes out in one write at the flush instead of one write each.
+    fn may_write(&self, flush: Flush) -> bool {
+        let now = match flush {
+            Flush::Now => true,
+            Flush::Corked => false,
+            Flush::WhenIdle => self.events.is_empty(),
+        };
+        now || self.conn.state() != State::Open || self.conn.buffered_amount() >= CORK_BYTES
     }
 
     /// Moves the core's output into the write buffer, the event queue and the pending socket
@@ -428,6 +448,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     }
 }
 
+/// When a drive writes what is queued (see `Shared::may_write`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// `poll_flush`, `poll_close`, `close()`: write everything.
+    Now,
+    /// `poll_ready`: more is about to be queued; write only past `CORK_BYTES`.
+    Corked,
+    /// `poll_next`: write when no message is waiting for the application.
+    WhenIdle,
+}
+
 /// Which half of a WebSocket is polling.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Half {
@@ -499,6 +530,7 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         &self,
         cx: &mut Context<'_>,
         half: Half,
+        flush: Flush,
         before: impl FnOnce(&mut Shared<S, R>),
         f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
     ) -> T {
@@ -510,7 +542,7 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
         let mut proxy_cx = Context::from_waker(&self.proxy);
         let mut shared = self.lock();
         before(&mut shared);
-        let progress = shared.drive(&mut proxy_cx, half);
+        let progress = shared.drive(&mut proxy_cx, half, flush);
         let result = f(&mut shared, &mut proxy_cx);
         drop(shared);
         if progress {

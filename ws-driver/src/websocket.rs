@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::message::Message;
 use crate::random::OsMasks;
 use crate::runtime::{Runtime, Transport};
-use crate::shared::{Half, Inner, Shared};
+use crate::shared::{Flush, Half, Inner, Shared};
 use futures_core::Stream;
 use futures_sink::Sink;
 use std::future::poll_fn;
@@ -236,12 +236,16 @@ async fn close<S: Transport, R: Runtime>(
         shared.conn.close(now, code, reason)?;
     }
     poll_fn(|cx| {
-        inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
-            match &shared.closed {
+        inner.poll_with(
+            cx,
+            Half::Write,
+            Flush::Now,
+            release_hold,
+            |shared, _| match &shared.closed {
                 Some(closed) => Poll::Ready(Ok((**closed).clone())),
                 None => Poll::Pending,
-            }
-        })
+            },
+        )
     })
     .await
 }
@@ -255,29 +259,35 @@ fn poll_next<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Message, Error>>> {
-    inner.poll_with(cx, Half::Read, release_hold, |shared, _| {
-        while let Some(event) = shared.events.pop_front() {
-            if let Some(message) = Message::from_event(event) {
-                // If a bad frame followed this message, let the application answer it first.
-                shared.hold_failure = shared.conn.failure_pending();
-                return Poll::Ready(Some(Ok(message)));
+    inner.poll_with(
+        cx,
+        Half::Read,
+        Flush::WhenIdle,
+        release_hold,
+        |shared, _| {
+            while let Some(event) = shared.events.pop_front() {
+                if let Some(message) = Message::from_event(event) {
+                    // If a bad frame followed this message, let the application answer it first.
+                    shared.hold_failure = shared.conn.failure_pending();
+                    return Poll::Ready(Some(Ok(message)));
+                }
             }
-        }
-        let Some(closed) = shared.finished().cloned() else {
-            return Poll::Pending;
-        };
-        if shared.end_reported {
-            return Poll::Ready(None);
-        }
-        shared.end_reported = true;
-        let clean =
-            closed.was_clean && matches!(closed.outcome, Outcome::Clean | Outcome::EofTimeout);
-        if clean {
-            Poll::Ready(None)
-        } else {
-            Poll::Ready(Some(Err(Error::ConnectionLost(Box::new(closed)))))
-        }
-    })
+            let Some(closed) = shared.finished().cloned() else {
+                return Poll::Pending;
+            };
+            if shared.end_reported {
+                return Poll::Ready(None);
+            }
+            shared.end_reported = true;
+            let clean =
+                closed.was_clean && matches!(closed.outcome, Outcome::Clean | Outcome::EofTimeout);
+            if clean {
+                Poll::Ready(None)
+            } else {
+                Poll::Ready(Some(Err(Error::ConnectionLost(Box::new(closed)))))
+            }
+        },
+    )
 }
 
 fn poll_ready<S: Transport, R: Runtime>(
@@ -287,6 +297,7 @@ fn poll_ready<S: Transport, R: Runtime>(
     inner.poll_with(
         cx,
         Half::Write,
+        Flush::Corked,
         |_| {},
         |shared, _| {
             if shared.conn.state() == State::Open
@@ -345,7 +356,7 @@ fn poll_flush<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
+    inner.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
         if shared.is_flushed() {
             Poll::Ready(Ok(()))
         } else {
@@ -366,7 +377,7 @@ fn poll_close<S: Transport, R: Runtime>(
             let _ = shared.conn.close(now, CloseCode::NORMAL, "");
         }
     }
-    inner.poll_with(cx, Half::Write, release_hold, |shared, _| {
+    inner.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
         if shared.finished().is_some() {
             Poll::Ready(Ok(()))
         } else {

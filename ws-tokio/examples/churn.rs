@@ -89,7 +89,9 @@ async fn one(addr: String, mode: String) -> std::io::Result<Sample> {
 /// The server's `GET /stats` JSON.
 async fn stats(addr: &str) -> std::io::Result<String> {
     let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: churn\r\n\r\n")
+    // `Connection: close`: the body is read to EOF, and a keep-alive server (Node's http keeps
+    // idle connections 5 s) would otherwise stall every sample.
+    tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: churn\r\nConnection: close\r\n\r\n")
         .await?;
     let mut response = String::new();
     tcp.read_to_string(&mut response).await?;

@@ -1,7 +1,8 @@
 //! Regression tests for driver bugs found in review: each failed before its fix.
 //! (terminate woke no one; two messages then a bad frame hung an echo loop; a backlogged server
 //! dropped its Close echo; poll_ready hung while a failure was held; a write-only user declared a
-//! live peer dead; accepting an unoffered subprotocol busy-looped.)
+//! live peer dead; accepting an unoffered subprotocol busy-looped; each fed message was written
+//! on its own.)
 
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -233,4 +234,95 @@ async fn accepting_an_unoffered_subprotocol_answers_500_and_ends() {
     println!("t6 cpu ticks during 2s wait: {}", cpu() - c0);
     println!("t6 server after client EOF: {res:?} ({:?})", t0.elapsed());
     assert!(res.is_ok());
+}
+
+/// Counts the writes that reach the socket.
+struct CountingIo {
+    inner: tokio::io::DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for CountingIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if result.is_ready() {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// `feed` used to write each message at the next `poll_ready`: one syscall per message in an
+/// echo loop. Messages fed in a row now go out together at the flush, and a reader that has
+/// nothing left to hand over still sends what the connection owes (the Pong).
+#[tokio::test]
+async fn fed_messages_go_out_in_one_write_at_the_flush() {
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let io = CountingIo {
+        inner: ours,
+        writes: writes.clone(),
+    };
+    let mut ws = ws_tokio::from_raw_socket(io, Role::Server, no_keepalive());
+    for i in 0..100 {
+        ws.feed(Message::text(format!("message {i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 0);
+    ws.flush().await.unwrap();
+    assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let mut buf = vec![0u8; 4096];
+    let n = theirs.read(&mut buf).await.unwrap();
+    assert_eq!(
+        n,
+        100 * 2
+            + (0..100)
+                .map(|i| format!("message {i}").len())
+                .sum::<usize>()
+    );
+
+    // A Ping while the application only reads: the Pong goes out without a flush.
+    theirs
+        .write_all(&frame(0x9, b"are you there"))
+        .await
+        .unwrap();
+    theirs.write_all(&frame(0x1, b"hi")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Ping("are you there".into())
+    );
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
+    // The reader now waits for more: the Pong must already be on its way.
+    let reader = tokio::spawn(async move { ws.next().await.map(|m| m.is_ok()) });
+    let n = theirs.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], [&[0x8a, 13][..], b"are you there"].concat());
+    reader.abort();
 }
