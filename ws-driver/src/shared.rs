@@ -21,8 +21,9 @@ const BUDGET: usize = 32;
 /// into one syscall, small enough that a batch of large ones still streams.
 const CORK_BYTES: usize = 16 * 1024;
 
-/// Output buffer capacity kept once everything was written; a larger one (left by a big
-/// message) is freed, so an idle connection holds no write buffer to speak of.
+/// Output buffer capacity kept while a connection is idle: larger buffers (left by a big batch)
+/// are recycled while it is busy and freed when it goes idle (`Shared::shrink_if_idle`), so an
+/// idle connection holds no write buffer to speak of.
 const KEEP_OUT_CAPACITY: usize = 4096;
 
 thread_local! {
@@ -136,7 +137,11 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 progress |= self.write(cx);
             }
             progress |= self.fire_timer(cx);
-            if matches!(half, Half::Read) || self.reader_gone || self.conn.state() != State::Open {
+            // Read on demand: while messages wait for the application there is nothing to gain
+            // from the socket but a syscall (and a bad frame read too early).
+            let reader = matches!(half, Half::Read) || self.reader_gone;
+            let open = self.conn.state() == State::Open;
+            if !open || (reader && self.events.is_empty()) {
                 progress |= self.read(cx);
             }
             any |= progress;
@@ -147,6 +152,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         // Out of budget with work left: come back after others had their turn.
         cx.waker().wake_by_ref();
         true
+    }
+
+    /// The reader is about to wait: if nothing is queued either way, give back the capacity the
+    /// output buffers kept for reuse.
+    pub(crate) fn shrink_if_idle(&mut self) {
+        if self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0 {
+            if self.out.capacity() > KEEP_OUT_CAPACITY {
+                self.out = Vec::new();
+            }
+            self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
+        }
     }
 
     /// Whether this drive writes: always when flushing or closing, past `CORK_BYTES`, and for the
@@ -270,9 +286,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if error.is_none() && self.written > 0 && self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
-            if self.out.capacity() > KEEP_OUT_CAPACITY {
-                self.out = Vec::new();
-            }
             self.needs_flush = true;
         }
         if error.is_none() && self.out.is_empty() && self.needs_flush {
@@ -538,7 +551,12 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
             Half::Read => (&self.wakers.read, &self.wakers.write),
             Half::Write => (&self.wakers.write, &self.wakers.read),
         };
-        *mine.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        {
+            let mut slot = mine.lock().unwrap_or_else(PoisonError::into_inner);
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
         let mut proxy_cx = Context::from_waker(&self.proxy);
         let mut shared = self.lock();
         before(&mut shared);

@@ -273,6 +273,7 @@ fn poll_next<S: Transport, R: Runtime>(
                 }
             }
             let Some(closed) = shared.finished().cloned() else {
+                shared.shrink_if_idle();
                 return Poll::Pending;
             };
             if shared.end_reported {

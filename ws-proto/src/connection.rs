@@ -519,6 +519,13 @@ impl Connection {
         }
     }
 
+    /// Frees buffer capacity kept for reuse beyond `keep` bytes: the output buffer a busy
+    /// connection recycles between batches. Call it when the connection goes idle (nothing to
+    /// read or write) to keep idle connections small; it never affects data.
+    pub fn shrink_buffers(&mut self, keep: usize) {
+        self.out.shrink(keep);
+    }
+
     // ----- outputs -----
 
     /// The next action, appending any bytes to transmit to `buf`. Call until it returns `None`.

@@ -35,6 +35,10 @@ pub(crate) struct OutputQueue {
     queued_bytes: usize,
     /// Bytes handed out by `poll` and not yet reported written.
     in_flight: usize,
+    /// An empty buffer kept for the next batch of frames: `poll` hands our buffer to the driver
+    /// and takes the driver's (already written) one back, so a busy connection allocates no
+    /// output buffer per batch. `shrink` frees it when the connection goes idle.
+    spare: Vec<u8>,
 }
 
 impl OutputQueue {
@@ -60,7 +64,8 @@ impl OutputQueue {
         let index = if append {
             at - 1
         } else {
-            self.items.insert(at, Output::Bytes(Vec::new()));
+            let buf = core::mem::take(&mut self.spare);
+            self.items.insert(at, Output::Bytes(buf));
             at
         };
         let Some(Output::Bytes(buf)) = self.items.get_mut(index) else {
@@ -126,13 +131,24 @@ impl OutputQueue {
         self.in_flight = self.in_flight.saturating_sub(n);
     }
 
+    /// Frees the spare buffer if it is larger than `keep` bytes.
+    pub(crate) fn shrink(&mut self, keep: usize) {
+        if self.spare.capacity() > keep {
+            self.spare = Vec::new();
+        }
+    }
+
     pub(crate) fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Polled> {
         Some(Polled::Action(match self.items.pop_front()? {
             Output::Bytes(mut bytes) => {
                 let n = bytes.len();
                 if buf.is_empty() {
-                    // Hand our buffer over instead of copying it.
+                    // Hand our buffer over instead of copying it, and keep the driver's empty
+                    // one for the next batch.
                     core::mem::swap(buf, &mut bytes);
+                    if bytes.capacity() > self.spare.capacity() {
+                        self.spare = bytes;
+                    }
                 } else {
                     buf.extend_from_slice(&bytes);
                 }

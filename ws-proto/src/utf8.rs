@@ -2,9 +2,9 @@
 //!
 //! A text message may be split across frames and each frame across reads, with code points cut
 //! anywhere. Autobahn's 6.4.x cases require failing at the first invalid byte, even inside a frame
-//! that has only partly arrived, so validation runs on every piece as it arrives. `core::str`'s
-//! validator already reports whether a failure is a real error or just a truncated sequence at the
-//! end (`Utf8Error::error_len`), and it rejects impossible prefixes (`F4 90`, `ED A0`) as soon as
+//! that has only partly arrived, so validation runs on every piece as it arrives. `simdutf8`'s
+//! `compat` validator (the same answers as `core::str::from_utf8`, with SIMD) reports whether a
+//! failure is a real error or just a truncated sequence at the end (`Utf8Error::error_len`), and it rejects impossible prefixes (`F4 90`, `ED A0`) as soon as
 //! they are seen; we only carry the (at most three) bytes of a truncated code point to the next piece.
 
 /// Validates a byte stream fed piece by piece.
@@ -36,7 +36,7 @@ impl Utf8Validator {
             let mut joined = self.partial;
             joined[self.partial_len..self.partial_len + take].copy_from_slice(&input[..take]);
             let joined_len = self.partial_len + take;
-            match core::str::from_utf8(&joined[..joined_len]) {
+            match simdutf8::compat::from_utf8(&joined[..joined_len]) {
                 Ok(_) => {
                     self.partial_len = 0;
                     input = &input[take..];
@@ -56,7 +56,7 @@ impl Utf8Validator {
                 }
             }
         }
-        match core::str::from_utf8(input) {
+        match simdutf8::compat::from_utf8(input) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
             Err(e) => {
