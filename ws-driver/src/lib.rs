@@ -36,5 +36,6 @@ pub use websocket::{fragment, ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use ws_proto::deflate::DeflateConfig;
 pub use ws_proto::handshake::Accept;
 pub use ws_proto::{
-    CloseCode, CloseFrame, Closed, Compression, Initiator, MessageKind, Outcome, Role, State,
+    CloseCode, CloseFrame, Closed, Compression, Initiator, MessageKind, Outcome, PreparedMessage,
+    Role, State,
 };

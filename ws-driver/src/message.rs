@@ -21,6 +21,9 @@ pub enum Message {
     /// One data frame, in fragment-streaming mode (`Config::protocol.stream_fragments`); to send,
     /// a fragment of a message (`first` is ignored: the connection tracks it).
     Fragment(Fragment),
+    /// To send only: a message encoded once for many connections (broadcast; see
+    /// [`PreparedMessage`](ws_proto::PreparedMessage)). Never received.
+    Prepared(ws_proto::PreparedMessage),
 }
 
 impl Message {

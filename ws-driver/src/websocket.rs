@@ -335,6 +335,7 @@ fn start_send<S: Transport, R: Runtime>(
         Message::Binary(data) => conn.send_binary_with(&data, compression),
         Message::Ping(data) => conn.send_ping(&data),
         Message::Pong(data) => conn.send_pong(&data),
+        Message::Prepared(prepared) => conn.send_prepared(&prepared),
         Message::Fragment(fragment) => {
             conn.send_fragment(fragment.kind, &fragment.data, fragment.last)
         }

@@ -468,6 +468,24 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends a message encoded once for many connections (broadcast): a server queues the
+    /// prepared frame's bytes as they are; a client masks a fresh copy. Never compressed, even
+    /// with permessage-deflate on (an uncompressed message is always allowed).
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), CommandError> {
+        self.check_open()?;
+        if self.outgoing.is_some() {
+            return Err(CommandError::FragmentedMessageInProgress);
+        }
+        match self.role {
+            Role::Server => self.out.encoded(message.frame()),
+            Role::Client => {
+                let opcode = opcode_of(message.kind());
+                self.data_frame(true, opcode, message.payload(), false)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sends a Ping (payload at most 125 bytes).
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), CommandError> {
         self.send_control(OpCode::Ping, payload)

@@ -72,6 +72,7 @@ pub mod handshake;
 mod instant;
 pub mod mask;
 mod output;
+mod prepared;
 mod reader;
 mod state;
 pub mod utf8;
@@ -89,4 +90,5 @@ pub use handshake::{
 };
 pub use instant::Instant;
 pub use mask::{FixedMask, MaskSource};
+pub use prepared::PreparedMessage;
 pub use state::{Role, State};

@@ -53,6 +53,26 @@ impl OutputQueue {
         mask: Option<[u8; 4]>,
         payload: &[u8],
     ) {
+        let index = self.frame_index();
+        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+            let before = buf.len();
+            encode_frame(buf, fin, rsv, opcode, mask, payload);
+            self.queued_bytes += buf.len() - before;
+        }
+    }
+
+    /// Queues an already encoded frame, where [`frame`](Self::frame) would put it.
+    pub(crate) fn encoded(&mut self, frame: &[u8]) {
+        let index = self.frame_index();
+        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+            buf.extend_from_slice(frame);
+            self.queued_bytes += frame.len();
+        }
+    }
+
+    /// Where the next frame goes: the byte buffer just before a deferred failure (or at the
+    /// end), created if the item there is not one.
+    fn frame_index(&mut self) -> usize {
         let at = self
             .items
             .iter()
@@ -61,19 +81,13 @@ impl OutputQueue {
         let append = at
             .checked_sub(1)
             .is_some_and(|i| matches!(self.items.get(i), Some(Output::Bytes(_))));
-        let index = if append {
+        if append {
             at - 1
         } else {
             let buf = core::mem::take(&mut self.spare);
             self.items.insert(at, Output::Bytes(buf));
             at
-        };
-        let Some(Output::Bytes(buf)) = self.items.get_mut(index) else {
-            return;
-        };
-        let before = buf.len();
-        encode_frame(buf, fin, rsv, opcode, mask, payload);
-        self.queued_bytes += buf.len() - before;
+        }
     }
 
     /// Queues bytes as they are (the HTTP response that precedes the first frame).

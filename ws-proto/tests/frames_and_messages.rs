@@ -478,3 +478,45 @@ fn no_std_config_defaults_are_documented_values() {
     );
     assert_eq!(c.keepalive_timeout, std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn prepared_messages_are_the_same_bytes_as_sending_directly() {
+    let text = ws_proto::PreparedMessage::text("broadcast to everyone");
+    let binary = ws_proto::PreparedMessage::binary(&[7u8; 300]);
+    // Server: the prepared frame is queued as it is, identical to a direct send.
+    let mut direct = new_conn(Role::Server, no_keepalive());
+    direct.send_text("broadcast to everyone").unwrap();
+    direct.send_binary(&[7u8; 300]).unwrap();
+    let mut prepared = new_conn(Role::Server, no_keepalive());
+    prepared.send_prepared(&text).unwrap();
+    prepared.send_prepared(&binary).unwrap();
+    assert_eq!(drain(&mut prepared), drain(&mut direct));
+    // Client: masked afresh, and a server reads the same messages.
+    let mut client = new_conn(Role::Client, no_keepalive());
+    client.send_prepared(&text).unwrap();
+    client.send_prepared(&binary).unwrap();
+    let mut wire = Vec::new();
+    while client.poll(&mut wire).is_some() {}
+    let mut server = new_conn(Role::Server, no_keepalive());
+    server.handle_read(Instant::ZERO, &wire);
+    assert_eq!(
+        events_of(&drain(&mut server)),
+        [
+            Event::Text("broadcast to everyone".into()),
+            Event::Binary(Bytes::from(vec![7u8; 300]))
+        ]
+    );
+    // Not while a fragmented message is under way, nor after closing.
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.send_fragment(MessageKind::Text, b"part", false)
+        .unwrap();
+    assert_eq!(
+        conn.send_prepared(&text),
+        Err(ws_proto::CommandError::FragmentedMessageInProgress)
+    );
+    conn.close(Instant::ZERO, CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(
+        conn.send_prepared(&text),
+        Err(ws_proto::CommandError::NotOpen(_))
+    ));
+}

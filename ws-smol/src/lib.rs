@@ -32,8 +32,8 @@ use std::net::SocketAddr;
 pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, AsyncIo, CloseCode, CloseFrame, Closed, Compression, Config, Decision,
-    DeflateConfig, Error, FuturesIo, Initiator, Message, MessageKind, Monitor, Outcome, Role,
-    ShutdownReport, Snapshot, State,
+    DeflateConfig, Error, FuturesIo, Initiator, Message, MessageKind, Monitor, Outcome,
+    PreparedMessage, Role, ShutdownReport, Snapshot, State,
 };
 pub use ws_proto;
 

@@ -1,5 +1,5 @@
 //! A chat server: `GET /` serves a small page whose script connects back to `/ws`; every message
-//! a browser sends is broadcast to all connected browsers.
+//! a browser sends is broadcast to all connected browsers, encoded once as a `PreparedMessage`.
 //!
 //! ```text
 //! cargo run -p ws-tokio --example chat [ADDR]   # default 127.0.0.1:9001, open http://127.0.0.1:9001/
@@ -8,7 +8,7 @@
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use tokio::sync::broadcast;
-use ws_tokio::{Config, Decision, Message};
+use ws_tokio::{Config, Decision, Message, PreparedMessage};
 
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8"><title>chat</title>
@@ -58,7 +58,7 @@ async fn main() -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let listener = ws_tokio::listen(addr)?;
     println!("chat on http://{}/", listener.local_addr()?);
-    let (hub, _) = broadcast::channel::<String>(256);
+    let (hub, _) = broadcast::channel::<PreparedMessage>(256);
     loop {
         let (stream, peer) = listener.accept().await?;
         let hub = hub.clone();
@@ -74,22 +74,22 @@ async fn main() -> std::io::Result<()> {
             let Ok(ws) = ws else { return };
             let (mut read, mut write) = ws.split();
             let mut feed = hub.subscribe();
-            let _ = hub.send(format!("{peer} joined"));
+            let _ = hub.send(PreparedMessage::text(&format!("{peer} joined")));
             loop {
                 tokio::select! {
                     message = read.next() => match message {
-                        Some(Ok(Message::Text(text))) => { let _ = hub.send(format!("{peer}: {text}")); }
+                        Some(Ok(Message::Text(text))) => { let _ = hub.send(PreparedMessage::text(&format!("{peer}: {text}"))); }
                         Some(Ok(_)) => {}
                         _ => break,
                     },
                     line = feed.recv() => match line {
-                        Ok(line) => if write.send(Message::text(line)).await.is_err() { break },
+                        Ok(line) => if write.send(Message::Prepared(line)).await.is_err() { break },
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => break,
                     },
                 }
             }
-            let _ = hub.send(format!("{peer} left"));
+            let _ = hub.send(PreparedMessage::text(&format!("{peer} left")));
         });
     }
 }

@@ -38,8 +38,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, CloseCode, CloseFrame, Closed, Compression, Config, Decision, DeflateConfig,
-    Error, Initiator, Message, MessageKind, Monitor, Outcome, Role, ShutdownReport, Snapshot,
-    State,
+    Error, Initiator, Message, MessageKind, Monitor, Outcome, PreparedMessage, Role,
+    ShutdownReport, Snapshot, State,
 };
 pub use ws_proto;
 

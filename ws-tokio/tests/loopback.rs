@@ -537,3 +537,42 @@ async fn permessage_deflate_is_negotiated_by_default_and_can_be_declined() {
     ws.send(Message::text(text.clone())).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text(text));
 }
+
+#[tokio::test]
+async fn a_prepared_message_is_broadcast_to_every_connection() {
+    let (tx, _) = tokio::sync::broadcast::channel::<ws_tokio::PreparedMessage>(16);
+    let hub = tx.clone();
+    let addr = serve(Config::default(), move |mut ws| {
+        let mut rx = hub.subscribe();
+        async move {
+            while let Ok(prepared) = rx.recv().await {
+                if ws.send(Message::Prepared(prepared)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (ws, _) = ws_tokio::connect(&format!("ws://{addr}/")).await.unwrap();
+        clients.push(ws);
+    }
+    while tx.receiver_count() < 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let long = "everyone ".repeat(500);
+    tx.send(ws_tokio::PreparedMessage::text("hello, all"))
+        .unwrap();
+    tx.send(ws_tokio::PreparedMessage::text(&long)).unwrap();
+    for ws in &mut clients {
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("hello, all")
+        );
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text(long.clone())
+        );
+    }
+}
