@@ -3,7 +3,7 @@
 //! The adapters implement these for their runtime (tokio's `AsyncRead`/`AsyncWrite` and `Sleep`;
 //! `futures-io` and `async-io`'s `Timer` for smol and async-std); everything else is shared.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,6 +13,24 @@ pub trait Transport: Unpin + Send + 'static {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     /// Writes from `buf`.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Writes from several buffers in order, in one call where the transport can (`writev`).
+    /// The default writes the first non-empty one.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        self.poll_write(cx, first)
+    }
+    /// Whether [`poll_write_vectored`](Self::poll_write_vectored) writes more than one buffer
+    /// per call; when not, the driver writes buffer by buffer.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
     /// Flushes buffered writes (a TLS layer's records).
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Shuts down the write side (TCP FIN; TLS close_notify first).
@@ -51,6 +69,17 @@ mod futures_io_support {
         }
         fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
             Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_write_vectored(
+            &mut self,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            // futures-io cannot tell; its sockets (async-io's `Async<TcpStream>`) use `writev`.
+            true
         }
         fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut self.0).poll_flush(cx)

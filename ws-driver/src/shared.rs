@@ -9,10 +9,11 @@ use crate::config::Config;
 use crate::runtime::{Runtime, Transport};
 use std::collections::VecDeque;
 use std::io;
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use ws_proto::{Action, Closed, Connection, Event, Instant, State};
+use ws_proto::{Action, Closed, Connection, Event, Instant, State, Transmit};
 
 /// Loop iterations per poll before yielding, so one busy connection cannot starve its executor.
 const BUDGET: usize = 32;
@@ -25,6 +26,9 @@ const CORK_BYTES: usize = 16 * 1024;
 /// are recycled while it is busy and freed when it goes idle (`Shared::shrink_if_idle`), so an
 /// idle connection holds no write buffer to speak of.
 const KEEP_OUT_CAPACITY: usize = 4096;
+
+/// Segments per vectored write: a batch of large payloads and the headers between them.
+const MAX_WRITE_SEGMENTS: usize = 64;
 
 thread_local! {
     /// The read buffer, shared by every connection polled on this thread. A connection needs it
@@ -52,9 +56,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) conn: Connection,
     pub(crate) config: Config,
     epoch: std::time::Instant,
-    /// Bytes from `Transmit` actions; `out[..written]` is already on the socket.
-    out: Vec<u8>,
-    written: usize,
+    /// Bytes from `Transmit` actions not yet on the socket: frames, and the large payloads the
+    /// application handed over, written from its own buffers.
+    out: Transmit,
     needs_flush: bool,
     shutdown_pending: bool,
     close_pending: bool,
@@ -91,8 +95,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             conn,
             config,
             epoch,
-            out: Vec::new(),
-            written: 0,
+            out: Transmit::new(),
             needs_flush: false,
             shutdown_pending: false,
             close_pending: false,
@@ -158,9 +161,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// output buffers kept for reuse.
     pub(crate) fn shrink_if_idle(&mut self) {
         if self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0 {
-            if self.out.capacity() > KEEP_OUT_CAPACITY {
-                self.out = Vec::new();
-            }
+            self.out.shrink(KEEP_OUT_CAPACITY);
             self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
         }
     }
@@ -265,15 +266,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         };
         let mut progress = false;
         let mut error = None;
-        while self.written < self.out.len() {
-            match io.poll_write(cx, &self.out[self.written..]) {
+        let mut wrote = false;
+        while !self.out.is_empty() {
+            match write_some(io, cx, &self.out) {
                 Poll::Ready(Ok(0)) => {
                     error = Some(io::Error::from(io::ErrorKind::WriteZero));
                     break;
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.written += n;
+                    self.out.advance(n);
                     self.conn.handle_written(n);
+                    wrote = true;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -283,9 +286,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 Poll::Pending => break,
             }
         }
-        if error.is_none() && self.written > 0 && self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
+        if error.is_none() && wrote && self.out.is_empty() {
             self.needs_flush = true;
         }
         if error.is_none() && self.out.is_empty() && self.needs_flush {
@@ -350,7 +351,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let now = self.now();
         self.conn.handle_transport_error(now);
         self.out.clear();
-        self.written = 0;
         self.needs_flush = false;
         self.shutdown_pending = false;
     }
@@ -413,15 +413,25 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let (Some(io), conn) = (self.io.as_mut(), &mut self.conn) else {
             return false;
         };
-        let result = with_read_buf(size, |buf| {
-            let result = io.poll_read(cx, buf);
+        let result = if let Some(payload) = conn.payload_buffer() {
+            // In the middle of a large frame: read straight into the message, as much of the
+            // frame as the socket has.
+            let result = io.poll_read(cx, payload);
             if let Poll::Ready(Ok(n)) = result {
-                if n > 0 {
-                    conn.handle_read(now, &buf[..n]);
-                }
+                conn.handle_payload_read(now, n);
             }
             result
-        });
+        } else {
+            with_read_buf(size, |buf| {
+                let result = io.poll_read(cx, buf);
+                if let Poll::Ready(Ok(n)) = result {
+                    if n > 0 {
+                        conn.handle_read(now, &buf[..n]);
+                    }
+                }
+                result
+            })
+        };
         match result {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
@@ -453,12 +463,34 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     pub(crate) fn terminate(&mut self) {
         self.conn.terminate();
         self.out.clear();
-        self.written = 0;
         self.take_actions();
         self.io = None;
         self.close_pending = false;
         self.timer = None;
     }
+}
+
+/// Writes from the front of `out`: one buffer as it is, several in one vectored write.
+fn write_some<S: Transport>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    out: &Transmit,
+) -> Poll<io::Result<usize>> {
+    let mut chunks = out.chunks();
+    let Some(first) = chunks.next() else {
+        return Poll::Ready(Ok(0));
+    };
+    if out.len() == first.len() || !io.is_write_vectored() {
+        return io.poll_write(cx, first);
+    }
+    let mut slices = [IoSlice::new(&[]); MAX_WRITE_SEGMENTS];
+    slices[0] = IoSlice::new(first);
+    let mut count = 1;
+    for (slot, chunk) in slices[1..].iter_mut().zip(chunks) {
+        *slot = IoSlice::new(chunk);
+        count += 1;
+    }
+    io.poll_write_vectored(cx, &slices[..count])
 }
 
 /// When a drive writes what is queued (see `Shared::may_write`).

@@ -331,8 +331,8 @@ fn start_send<S: Transport, R: Runtime>(
     let mut shared = inner.lock();
     let conn = &mut shared.conn;
     let result = match message {
-        Message::Text(text) => conn.send_text_with(&text, compression),
-        Message::Binary(data) => conn.send_binary_with(&data, compression),
+        Message::Text(text) => conn.send_text_owned(text, compression),
+        Message::Binary(data) => conn.send_binary_owned(data, compression),
         Message::Ping(data) => conn.send_ping(&data),
         Message::Pong(data) => conn.send_pong(&data),
         Message::Prepared(prepared) => conn.send_prepared(&prepared),

@@ -29,10 +29,12 @@ use crate::mask::{MaskSource, NoMask};
 use crate::output::{OutputQueue, Polled};
 use crate::reader::{Incoming, Reader};
 use crate::state::{Role, State};
+use crate::transmit::TransmitBuf;
 use crate::utf8::Utf8Validator;
 use crate::{Config, Instant};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
+use alloc::string::String;
+use bytes::Bytes;
 
 /// Where the connection is in its life; each phase owns the timer that bounds it.
 #[derive(Debug)]
@@ -131,6 +133,11 @@ struct OutgoingMessage {
 
 /// RSV1 on a message's first frame: the message is compressed (RFC 7692 section 6).
 const RSV1: u8 = 0b100;
+
+/// From this many bytes on, a server writes an owned payload from the application's buffer
+/// (a vectored write) instead of copying it after its header: below it, the copy costs less
+/// than a separate segment.
+const SHARE_MIN_LEN: usize = 4096;
 
 /// A WebSocket connection after the opening handshake: a pure state machine.
 ///
@@ -330,12 +337,39 @@ impl Connection {
             match result {
                 Ok(Some(item)) => self.on_incoming(now, item),
                 Ok(None) => {}
-                Err(error) => {
-                    // Defer the failure until the driver has polled what came before it.
-                    self.pending_failure = Some(error);
-                    self.out.failure(error, now);
-                }
+                Err(error) => self.defer_failure(now, error),
             }
+        }
+    }
+
+    /// Where the next socket read may go directly, while a large data frame's payload is being
+    /// received: a zero-filled part of the message buffer, at most the rest of the frame. Reading
+    /// there instead of into the driver's own buffer saves copying every payload byte, and allows
+    /// reads as large as the frame. Report what was read with
+    /// [`handle_payload_read`](Self::handle_payload_read); if nothing was read, the window is
+    /// simply kept for the next call. `None` (read as usual, into any buffer, and hand it to
+    /// [`handle_read`](Self::handle_read)) at frame boundaries, for control frames, compressed
+    /// messages, small remainders, and once reading has stopped.
+    pub fn payload_buffer(&mut self) -> Option<&mut [u8]> {
+        if !self.is_reading() {
+            return None;
+        }
+        self.reader.direct_window()
+    }
+
+    /// `n` bytes were read into the buffer [`payload_buffer`](Self::payload_buffer) returned
+    /// (`n` of 0 is not end of stream here: call [`handle_eof`](Self::handle_eof) for that).
+    pub fn handle_payload_read(&mut self, now: Instant, n: usize) {
+        if n == 0 || !self.is_reading() {
+            return;
+        }
+        if let Phase::Open(keepalive) = &mut self.phase {
+            keepalive.bytes_received(now, self.config.keepalive_timeout);
+        }
+        match self.reader.direct_commit(n) {
+            Ok(Some(item)) => self.on_incoming(now, item),
+            Ok(None) => {}
+            Err(error) => self.defer_failure(now, error),
         }
     }
 
@@ -424,6 +458,29 @@ impl Connection {
         self.send_message(OpCode::Binary, data, compression)
     }
 
+    /// Sends a whole binary message the application hands over (compressed as
+    /// [`send_text`](Self::send_text) when `compression` allows). A server writes a large
+    /// uncompressed payload from `data` itself, without copying it (see [`Transmit`]).
+    ///
+    /// [`Transmit`]: crate::Transmit
+    pub fn send_binary_owned(
+        &mut self,
+        data: Bytes,
+        compression: Compression,
+    ) -> Result<(), CommandError> {
+        self.send_message_owned(OpCode::Binary, data, compression)
+    }
+
+    /// Sends a whole text message the application hands over; like
+    /// [`send_binary_owned`](Self::send_binary_owned).
+    pub fn send_text_owned(
+        &mut self,
+        text: String,
+        compression: Compression,
+    ) -> Result<(), CommandError> {
+        self.send_message_owned(OpCode::Text, Bytes::from(text.into_bytes()), compression)
+    }
+
     /// Sends one fragment of a message; the first fragment's `kind` starts the message, `fin`
     /// ends it. Text fragments may split code points, but together must be valid UTF-8.
     /// Control frames and `close()` may be interleaved; whole messages may not.
@@ -477,6 +534,9 @@ impl Connection {
             return Err(CommandError::FragmentedMessageInProgress);
         }
         match self.role {
+            Role::Server if message.frame().len() >= SHARE_MIN_LEN => {
+                self.out.shared_encoded(message.frame_bytes().clone())
+            }
             Role::Server => self.out.encoded(message.frame()),
             Role::Client => {
                 let opcode = opcode_of(message.kind());
@@ -547,7 +607,12 @@ impl Connection {
     // ----- outputs -----
 
     /// The next action, appending any bytes to transmit to `buf`. Call until it returns `None`.
-    pub fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Action> {
+    ///
+    /// `buf` is a `Vec<u8>` (everything copied into one buffer) or a [`Transmit`] (large
+    /// payloads the application handed over stay separate segments, for a vectored write).
+    ///
+    /// [`Transmit`]: crate::Transmit
+    pub fn poll<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Action> {
         loop {
             match self.out.poll(buf)? {
                 Polled::Action(action) => return Some(action),
@@ -581,6 +646,13 @@ impl Connection {
     fn is_reading(&self) -> bool {
         self.pending_failure.is_none()
             && matches!(self.phase, Phase::Open(_) | Phase::CloseSent { .. })
+    }
+
+    /// A protocol error in the input: the failure waits until the driver has polled what came
+    /// before it.
+    fn defer_failure(&mut self, now: Instant, error: ProtocolError) {
+        self.pending_failure = Some(error);
+        self.out.failure(error, now);
     }
 
     /// Acts on a deferred protocol error now, before an event that would otherwise overtake it.
@@ -655,6 +727,28 @@ impl Connection {
             .as_ref()
             .is_some_and(|d| d.wants(data.len(), compression));
         self.data_frame(true, opcode, data, compressed)
+    }
+
+    /// Like `send_message`, but a server queues a large uncompressed payload as it is.
+    fn send_message_owned(
+        &mut self,
+        opcode: OpCode,
+        data: Bytes,
+        compression: Compression,
+    ) -> Result<(), CommandError> {
+        let compressed = self
+            .deflater
+            .as_ref()
+            .is_some_and(|d| d.wants(data.len(), compression));
+        if self.role == Role::Server && !compressed && data.len() >= SHARE_MIN_LEN {
+            self.check_open()?;
+            if self.outgoing.is_some() {
+                return Err(CommandError::FragmentedMessageInProgress);
+            }
+            self.out.shared_frame(true, 0, opcode, data);
+            return Ok(());
+        }
+        self.send_message(opcode, &data, compression)
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), CommandError> {

@@ -75,6 +75,7 @@ mod output;
 mod prepared;
 mod reader;
 mod state;
+mod transmit;
 pub mod utf8;
 
 pub use bytes::Bytes;
@@ -92,3 +93,4 @@ pub use instant::Instant;
 pub use mask::{FixedMask, MaskSource};
 pub use prepared::PreparedMessage;
 pub use state::{Role, State};
+pub use transmit::{Transmit, TransmitBuf};

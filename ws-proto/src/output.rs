@@ -6,14 +6,18 @@
 
 use crate::error::ProtocolError;
 use crate::event::{Action, Event};
-use crate::frame::{encode_frame, OpCode};
+use crate::frame::{encode_frame, FrameHeader, OpCode};
+use crate::transmit::TransmitBuf;
 use crate::Instant;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 #[derive(Debug)]
 enum Output {
     Bytes(Vec<u8>),
+    /// A payload written from the application's own buffer, after the header that precedes it.
+    Shared(Bytes),
     ShutdownWrite,
     CloseSocket,
     Event(Event),
@@ -70,14 +74,40 @@ impl OutputQueue {
         }
     }
 
+    /// Queues an unmasked frame whose payload is written from `payload` itself, not copied.
+    pub(crate) fn shared_frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Bytes) {
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let index = self.frame_index();
+        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+            let before = buf.len();
+            header.encode(buf);
+            self.queued_bytes += buf.len() - before;
+        }
+        self.encoded_shared(index + 1, payload);
+    }
+
+    /// Queues an already encoded frame without copying it, where [`frame`](Self::frame) would
+    /// put it.
+    pub(crate) fn shared_encoded(&mut self, frame: Bytes) {
+        let at = self.insert_point();
+        self.encoded_shared(at, frame);
+    }
+
+    fn encoded_shared(&mut self, at: usize, bytes: Bytes) {
+        self.queued_bytes += bytes.len();
+        self.items.insert(at, Output::Shared(bytes));
+    }
+
     /// Where the next frame goes: the byte buffer just before a deferred failure (or at the
     /// end), created if the item there is not one.
     fn frame_index(&mut self) -> usize {
-        let at = self
-            .items
-            .iter()
-            .position(|item| matches!(item, Output::Failure(..)))
-            .unwrap_or(self.items.len());
+        let at = self.insert_point();
         let append = at
             .checked_sub(1)
             .is_some_and(|i| matches!(self.items.get(i), Some(Output::Bytes(_))));
@@ -88,6 +118,14 @@ impl OutputQueue {
             self.items.insert(at, Output::Bytes(buf));
             at
         }
+    }
+
+    /// Where frames go: just before a deferred failure, or at the end.
+    fn insert_point(&self) -> usize {
+        self.items
+            .iter()
+            .position(|item| matches!(item, Output::Failure(..)))
+            .unwrap_or(self.items.len())
     }
 
     /// Queues bytes as they are (the HTTP response that precedes the first frame).
@@ -145,6 +183,12 @@ impl OutputQueue {
         self.in_flight = self.in_flight.saturating_sub(n);
     }
 
+    fn transmitted(&mut self, n: usize) -> Action {
+        self.queued_bytes = self.queued_bytes.saturating_sub(n);
+        self.in_flight += n;
+        Action::Transmit(n)
+    }
+
     /// Frees the spare buffer if it is larger than `keep` bytes.
     pub(crate) fn shrink(&mut self, keep: usize) {
         if self.spare.capacity() > keep {
@@ -152,23 +196,23 @@ impl OutputQueue {
         }
     }
 
-    pub(crate) fn poll(&mut self, buf: &mut Vec<u8>) -> Option<Polled> {
+    pub(crate) fn poll<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Polled> {
         Some(Polled::Action(match self.items.pop_front()? {
             Output::Bytes(mut bytes) => {
                 let n = bytes.len();
-                if buf.is_empty() {
-                    // Hand our buffer over instead of copying it, and keep the driver's empty
-                    // one for the next batch.
-                    core::mem::swap(buf, &mut bytes);
-                    if bytes.capacity() > self.spare.capacity() {
-                        self.spare = bytes;
-                    }
-                } else {
-                    buf.extend_from_slice(&bytes);
+                // The destination may take our buffer and hand back an empty one: keep that
+                // for the next batch.
+                buf.put_owned(&mut bytes);
+                if bytes.capacity() > self.spare.capacity() {
+                    bytes.clear();
+                    self.spare = bytes;
                 }
-                self.queued_bytes = self.queued_bytes.saturating_sub(n);
-                self.in_flight += n;
-                Action::Transmit(n)
+                self.transmitted(n)
+            }
+            Output::Shared(bytes) => {
+                let n = bytes.len();
+                buf.put_shared(bytes);
+                self.transmitted(n)
             }
             Output::ShutdownWrite => Action::ShutdownWrite,
             Output::CloseSocket => Action::CloseSocket,

@@ -59,4 +59,9 @@ impl PreparedMessage {
     pub fn frame(&self) -> &[u8] {
         &self.frame
     }
+
+    /// The encoded frame, shared (queued by servers without a copy).
+    pub(crate) fn frame_bytes(&self) -> &Bytes {
+        &self.frame
+    }
 }

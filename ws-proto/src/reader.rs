@@ -53,6 +53,19 @@ struct MessageInProgress {
     compressed: bool,
     /// Bytes inflated so far for the whole message (for `max_message_size`).
     inflated: u64,
+    /// Zero-filled bytes at the end of `buf` handed to a driver to read into and not yet
+    /// committed: `buf.len() - window` bytes are payload.
+    window: usize,
+}
+
+impl MessageInProgress {
+    /// Forgets an uncommitted direct-read window, so `buf` holds payload only.
+    fn close_window(&mut self) {
+        if self.window > 0 {
+            self.buf.truncate(self.buf.len() - self.window);
+            self.window = 0;
+        }
+    }
 }
 
 /// RSV1: "this message is compressed" under permessage-deflate (RFC 7692 section 6).
@@ -60,6 +73,20 @@ const RSV1: u8 = 0b100;
 
 /// Compressed payload is unmasked through a stack block of this size before inflating.
 const UNMASK_BLOCK: usize = 4096;
+
+/// Capacity reserved for a data frame as soon as its header arrives: up to this much, a frame is
+/// received into one allocation, with no reallocation (and copy) as it grows. Reserving is not
+/// touching: the pages are written only as payload arrives. Larger frames grow geometrically.
+const EAGER_RESERVE: usize = 1 << 20;
+
+/// Payload still to come of a frame from which a driver may read it into the message buffer
+/// directly ([`Reader::direct_window`]): below it, one copy from the driver's buffer is cheaper.
+const DIRECT_READ_MIN: u64 = 16 * 1024;
+
+/// The smallest direct-read window. Windows are zero-filled (safe Rust reads only into
+/// initialized memory), so they grow with what arrived: memory touched stays within about twice
+/// the payload received, plus this.
+const DIRECT_WINDOW_MIN: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -113,7 +140,9 @@ impl Reader {
 
     /// Bytes held for frames and messages not yet complete.
     pub(crate) fn buffered(&self) -> usize {
-        self.header_len + self.control.len() + self.message.as_ref().map_or(0, |m| m.buf.len())
+        self.header_len
+            + self.control.len()
+            + self.message.as_ref().map_or(0, |m| m.buf.len() - m.window)
     }
 
     /// Bytes allocated for incomplete frames and messages (capacity, not length).
@@ -255,6 +284,7 @@ impl Reader {
                         delivered_any: false,
                         compressed: rsv1,
                         inflated: 0,
+                        window: 0,
                     });
                 }
                 (None, Some(_)) => {}
@@ -266,6 +296,12 @@ impl Reader {
                         len: message.size,
                         max: self.max_message_size,
                     });
+                }
+                if !message.compressed {
+                    // At most EAGER_RESERVE, so it fits in usize. A failed reservation is not
+                    // an error: the buffer then grows as payload arrives.
+                    let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
+                    let _ = message.buf.try_reserve_exact(eager);
                 }
             }
         }
@@ -281,17 +317,18 @@ impl Reader {
         let Some(frame) = self.frame.as_mut() else {
             return Ok(());
         };
-        let offset = (frame.received % 4) as usize;
         // What is still to come of this frame, this chunk included.
         let frame_rest = frame.header.payload_len - frame.received;
-        frame.received += chunk.len() as u64;
         let target = if frame.header.opcode.is_control() {
             &mut self.control
         } else if let Some(message) = self.message.as_mut() {
             if message.compressed {
+                let offset = (frame.received % 4) as usize;
+                frame.received += chunk.len() as u64;
                 let mask = frame.header.mask;
                 return self.inflate_payload(chunk, mask, offset);
             }
+            message.close_window();
             &mut message.buf
         } else {
             return Ok(());
@@ -299,25 +336,100 @@ impl Reader {
         let start = target.len();
         reserve_within(target, chunk.len(), frame_rest);
         target.extend_from_slice(chunk);
+        self.payload_stored(start, chunk.len())
+    }
+
+    /// `len` payload bytes of the current frame were stored at `start` of the frame's buffer
+    /// (copied there, or read there directly): unmask them, check text, count them.
+    fn payload_stored(&mut self, start: usize, len: usize) -> Result<(), ProtocolError> {
+        let Some(frame) = self.frame.as_mut() else {
+            return Ok(());
+        };
+        let offset = (frame.received % 4) as usize;
+        let frame_rest = frame.header.payload_len - frame.received;
+        frame.received += len as u64;
+        let control = frame.header.opcode.is_control();
+        let target = if control {
+            &mut self.control
+        } else if let Some(message) = self.message.as_mut() {
+            &mut message.buf
+        } else {
+            return Ok(());
+        };
+        let Some(stored) = target.get_mut(start..start + len) else {
+            return Ok(());
+        };
         if let Some(mask) = frame.header.mask {
-            apply_mask(&mut target[start..], mask, offset);
+            apply_mask(stored, mask, offset);
         }
-        if !frame.header.opcode.is_control() {
+        if !control {
             // The piece that completes a whole message is checked once, with everything before
             // it, when the message becomes a `String`: a message that arrives in one read is
             // validated in a single pass. Earlier pieces are checked as they arrive (fail fast).
             let completes_message =
-                frame.header.fin && chunk.len() as u64 == frame_rest && !self.stream_fragments;
+                frame.header.fin && len as u64 == frame_rest && !self.stream_fragments;
             if let Some(message) = self.message.as_mut() {
                 if completes_message {
                     message.utf8 = None;
                 } else if let Some(utf8) = message.utf8.as_mut() {
-                    utf8.feed(&message.buf[start..])
+                    utf8.feed(&message.buf[start..start + len])
                         .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Where a driver may read the current frame's payload directly, skipping the copy from its
+    /// own buffer: the zero-filled end of the message buffer, at most the rest of the frame.
+    /// `None` unless a large uncompressed data frame is under way.
+    pub(crate) fn direct_window(&mut self) -> Option<&mut [u8]> {
+        if self.header_len != 0 {
+            return None;
+        }
+        let frame = self.frame.as_ref()?;
+        let message = self.message.as_mut()?;
+        let rest = frame.header.payload_len - frame.received;
+        if frame.header.opcode.is_control() || message.compressed || rest < DIRECT_READ_MIN {
+            return None;
+        }
+        let filled = message.buf.len() - message.window;
+        // Within the frame, so within the limits and usize.
+        let target = rest.min(filled.max(DIRECT_WINDOW_MIN) as u64) as usize;
+        if message.window < target {
+            // Zero only what the window gains. Capacity is usually reserved already (the eager
+            // reservation); the window itself grows geometrically, so an exact reservation
+            // keeps reallocations rare and capacity within twice what arrived (plus the minimum).
+            message.buf.reserve_exact(target - message.window);
+            message.buf.resize(filled + target, 0);
+            message.window = target;
+        }
+        message.buf.get_mut(filled..)
+    }
+
+    /// The driver read `n` bytes into the window [`direct_window`](Self::direct_window) gave
+    /// out: they are payload now. Returns what they complete, as [`read`](Self::read) does.
+    pub(crate) fn direct_commit(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
+        let Some(message) = self.message.as_mut() else {
+            return Ok(None);
+        };
+        let n = n.min(message.window);
+        if n == 0 {
+            return Ok(None);
+        }
+        let start = message.buf.len() - message.window;
+        // The rest of the window stays zero-filled for the next read.
+        message.window -= n;
+        self.payload_stored(start, n)?;
+        let complete = self
+            .frame
+            .as_ref()
+            .is_some_and(|f| f.received == f.header.payload_len);
+        if complete {
+            self.finish_frame()
+        } else {
+            Ok(None)
+        }
     }
 
     /// Unmasks compressed payload block by block on the stack and inflates it into the message,
@@ -398,6 +510,9 @@ impl Reader {
                     ClosePayloadError::InvalidReason => ProtocolError::InvalidCloseReason,
                 })?),
             }));
+        }
+        if let Some(message) = self.message.as_mut() {
+            message.close_window();
         }
         if header.fin && self.message.as_ref().is_some_and(|m| m.compressed) {
             self.inflate_into_message(&[], true)?;

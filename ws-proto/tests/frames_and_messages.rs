@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use ws_proto::frame::{FrameHeader, OpCode};
 use ws_proto::{
-    Bytes, CloseCode, CommandError, Config, Event, Fragment, Instant, MessageKind, Outcome,
-    ProtocolError, Role, State,
+    Bytes, CloseCode, CommandError, Compression, Config, Event, Fragment, Instant, MessageKind,
+    Outcome, ProtocolError, Role, State,
 };
 
 fn server() -> ws_proto::Connection {
@@ -519,4 +519,152 @@ fn prepared_messages_are_the_same_bytes_as_sending_directly() {
         conn.send_prepared(&text),
         Err(ws_proto::CommandError::NotOpen(_))
     ));
+}
+
+/// Polls everything into a `Transmit`; returns its chunks (copied) and the actions.
+fn drain_segments(conn: &mut ws_proto::Connection) -> (ws_proto::Transmit, Vec<ws_proto::Action>) {
+    let mut transmit = ws_proto::Transmit::new();
+    let mut actions = Vec::new();
+    while let Some(action) = conn.poll(&mut transmit) {
+        actions.push(action);
+    }
+    (transmit, actions)
+}
+
+#[test]
+fn owned_payloads_are_the_same_bytes_and_large_ones_are_not_copied() {
+    let large = Bytes::from((0..100_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let text = "κόσμε ".repeat(1000);
+    let small = Bytes::from_static(b"tiny");
+    let send_all = |conn: &mut ws_proto::Connection, owned: bool| {
+        if owned {
+            conn.send_binary_owned(small.clone(), Compression::Auto)
+                .unwrap();
+            conn.send_binary_owned(large.clone(), Compression::Auto)
+                .unwrap();
+            conn.send_text_owned(text.clone(), Compression::Auto)
+                .unwrap();
+            conn.send_binary_owned(small.clone(), Compression::Auto)
+                .unwrap();
+        } else {
+            conn.send_binary(&small).unwrap();
+            conn.send_binary(&large).unwrap();
+            conn.send_text(&text).unwrap();
+            conn.send_binary(&small).unwrap();
+        }
+    };
+    for role in [Role::Server, Role::Client] {
+        // Byte for byte what the borrowed sends produce (clients: same masks from the seed).
+        let mut direct = new_conn(role, no_keepalive());
+        send_all(&mut direct, false);
+        let mut owned = new_conn(role, no_keepalive());
+        send_all(&mut owned, true);
+        let mut owned_copy = new_conn(role, no_keepalive());
+        send_all(&mut owned_copy, true);
+        let expected = drain(&mut direct);
+        assert_eq!(
+            drain(&mut owned_copy),
+            expected,
+            "{role:?}: polled into a Vec"
+        );
+        let (transmit, _) = drain_segments(&mut owned);
+        let flat: Vec<u8> = transmit.chunks().flatten().copied().collect();
+        let Out::Bytes(expected_bytes) = &expected[0] else {
+            panic!("{expected:?}")
+        };
+        assert_eq!(&flat, expected_bytes, "{role:?}");
+        let chunks: Vec<&[u8]> = transmit.chunks().collect();
+        match role {
+            // [tiny frame + large header] [large] [text header] [text] [tiny frame]
+            Role::Server => {
+                assert_eq!(chunks.len(), 5, "{role:?}");
+                assert_eq!(
+                    chunks[1].as_ptr(),
+                    large.as_ptr(),
+                    "large payload written in place"
+                );
+                assert_eq!(chunks[3].len(), text.len());
+            }
+            // A client masks, which needs a copy: one buffer.
+            Role::Client => assert_eq!(chunks.len(), 1),
+        }
+        // And a peer reads them back.
+        let peer_role = match role {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        };
+        let mut peer = new_conn(peer_role, no_keepalive());
+        peer.handle_read(Instant::ZERO, &flat);
+        assert_eq!(
+            events_of(&drain(&mut peer)),
+            [
+                Event::Binary(small.clone()),
+                Event::Binary(large.clone()),
+                Event::Text(text.clone()),
+                Event::Binary(small.clone())
+            ]
+        );
+    }
+    // The same rules as borrowed sends.
+    let mut conn = server();
+    conn.send_fragment(MessageKind::Binary, b"part", false)
+        .unwrap();
+    assert_eq!(
+        conn.send_binary_owned(large.clone(), Compression::Auto),
+        Err(CommandError::FragmentedMessageInProgress)
+    );
+    conn.close(Instant::ZERO, CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(
+        conn.send_binary_owned(large.clone(), Compression::Auto),
+        Err(CommandError::NotOpen(_))
+    ));
+    assert_eq!(
+        conn.send_binary_owned(small, Compression::Auto).is_err(),
+        conn.send_binary(b"tiny").is_err()
+    );
+}
+
+#[test]
+fn a_large_owned_prepared_frame_is_queued_in_place_on_a_server() {
+    let prepared = ws_proto::PreparedMessage::binary(&[9u8; 50_000]);
+    let mut conn = server();
+    conn.send_binary(b"before").unwrap();
+    conn.send_prepared(&prepared).unwrap();
+    conn.send_binary(b"after").unwrap();
+    let (transmit, actions) = drain_segments(&mut conn);
+    let chunks: Vec<&[u8]> = transmit.chunks().collect();
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[1].as_ptr(), prepared.frame().as_ptr());
+    assert_eq!(actions.len(), 3);
+    assert_eq!(conn.buffered_amount(), transmit.len());
+}
+
+#[test]
+fn answers_queued_before_a_bad_frame_keep_their_order_with_owned_payloads() {
+    // A message, then a bad frame: the application's large answer goes out before our Close.
+    let mut input = from_peer_of(Role::Server, OpCode::Binary, true, b"question");
+    input.extend_from_slice(&[0x83, 0x80, 0, 0, 0, 0]); // reserved opcode 3
+    let mut conn = server();
+    conn.handle_read(Instant::ZERO, &input);
+    let mut transmit = ws_proto::Transmit::new();
+    let first = conn.poll(&mut transmit);
+    assert!(
+        matches!(first, Some(ws_proto::Action::Event(Event::Binary(_)))),
+        "{first:?}"
+    );
+    let answer = Bytes::from(vec![1u8; 10_000]);
+    conn.send_binary_owned(answer.clone(), Compression::Never)
+        .unwrap();
+    while conn.poll(&mut transmit).is_some() {}
+    let flat: Vec<u8> = transmit.chunks().flatten().copied().collect();
+    let mut expected = Vec::new();
+    ws_proto::frame::encode_frame(&mut expected, true, 0, OpCode::Binary, None, &answer);
+    assert_eq!(&flat[..expected.len()], &expected[..]);
+    // Then our Close with 1002.
+    let close = &flat[expected.len()..];
+    assert_eq!(
+        (close[0], &close[2..4]),
+        (0x88, &[0x03, 0xea][..]),
+        "{close:?}"
+    );
 }

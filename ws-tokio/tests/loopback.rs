@@ -576,3 +576,46 @@ async fn a_prepared_message_is_broadcast_to_every_connection() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_batch_of_large_and_small_messages_arrives_whole_and_in_order() {
+    // The server writes large payloads from the application's buffers (vectored writes, with
+    // partial writes once the socket buffer fills) between small frames copied into its buffer.
+    let sizes = [10usize, 70_000, 3, 4096, 4095, 1 << 20, 0, 200_000, 17];
+    let messages: Vec<Message> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            let data: Vec<u8> = (0..len).map(|b| (b * 7 + i) as u8).collect();
+            if i % 3 == 2 {
+                Message::text(
+                    String::from_utf8(data.iter().map(|b| b'a' + b % 26).collect()).unwrap(),
+                )
+            } else {
+                Message::binary(data)
+            }
+        })
+        .collect();
+    let batch = messages.clone();
+    let mut config = no_keepalive();
+    config.protocol.deflate = None;
+    let addr = serve(config, move |mut ws| {
+        let batch = batch.clone();
+        async move {
+            // Wait for the client's go, then queue everything and flush once.
+            let _ = ws.next().await;
+            for message in batch {
+                ws.feed(message).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            let _ = ws.next().await;
+        }
+    })
+    .await;
+    let (mut ws, _) = ws_tokio::connect(&format!("ws://{addr}/")).await.unwrap();
+    ws.send(Message::text("go")).await.unwrap();
+    for expected in &messages {
+        assert_eq!(&ws.next().await.unwrap().unwrap(), expected);
+    }
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}

@@ -1,0 +1,259 @@
+//! Where [`Connection::poll`](crate::Connection::poll) puts the bytes to write.
+//!
+//! Small frames are coalesced into one owned buffer, so a driver makes one write for a batch of
+//! them. A large payload the application handed over as [`Bytes`] (a server's unmasked, uncompressed
+//! frame) is not copied: it stays a shared segment after its header, for a vectored write. A
+//! driver chooses how much of that it wants by the buffer it polls into:
+//!
+//! - `Vec<u8>`: everything is copied into one contiguous buffer (the simplest event loop);
+//! - [`Transmit`]: owned and shared segments in order, for `writev`-style writes.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// A destination for bytes to transmit.
+pub trait TransmitBuf {
+    /// Appends the frame bytes in `bytes` and leaves `bytes` empty. It may swap buffers instead
+    /// of copying, handing back an empty buffer with capacity for the queue to reuse.
+    fn put_owned(&mut self, bytes: &mut Vec<u8>);
+    /// Appends a shared payload segment.
+    fn put_shared(&mut self, bytes: Bytes);
+}
+
+impl TransmitBuf for Vec<u8> {
+    fn put_owned(&mut self, bytes: &mut Vec<u8>) {
+        if self.is_empty() {
+            // Take the whole buffer instead of copying it; ours (empty) goes back for reuse.
+            core::mem::swap(self, bytes);
+        } else {
+            self.extend_from_slice(bytes);
+            bytes.clear();
+        }
+    }
+
+    fn put_shared(&mut self, bytes: Bytes) {
+        self.extend_from_slice(&bytes);
+    }
+}
+
+/// Bytes to transmit as a sequence of segments, written front to back.
+///
+/// Drivers that can write vectored (`writev`) poll into this: large payloads the application
+/// handed over are written from its own buffer, and frames written are
+/// [`advance`](Self::advance)d past. Emptied owned buffers are recycled, so a busy connection
+/// allocates no output buffer per batch; [`shrink`](Self::shrink) frees them when it goes idle.
+#[derive(Debug, Default)]
+pub struct Transmit {
+    segments: VecDeque<Segment>,
+    /// Bytes of the first segment already written.
+    offset: usize,
+    /// Bytes not yet written, over all segments.
+    len: usize,
+    /// An emptied owned buffer kept for the next batch.
+    spare: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Segment {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl Segment {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Segment::Owned(bytes) => bytes,
+            Segment::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Transmit {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes not yet written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether everything was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The unwritten bytes, segment by segment, in order (none of them empty).
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.segments
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| {
+                let bytes = segment.bytes();
+                if i == 0 {
+                    bytes.get(self.offset..).unwrap_or_default()
+                } else {
+                    bytes
+                }
+            })
+            .filter(|chunk| !chunk.is_empty())
+    }
+
+    /// Marks `n` more bytes as written (at most [`len`](Self::len)).
+    pub fn advance(&mut self, n: usize) {
+        let mut n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.segments.front() else {
+                break;
+            };
+            let rest = front.bytes().len() - self.offset;
+            if n < rest {
+                self.offset += n;
+                return;
+            }
+            n -= rest;
+            self.pop_front();
+        }
+        // Drop segments left empty (a zero-length shared payload).
+        while self
+            .segments
+            .front()
+            .is_some_and(|s| s.bytes().len() == self.offset)
+        {
+            self.pop_front();
+        }
+    }
+
+    /// Drops everything not yet written (the connection is being torn down).
+    pub fn clear(&mut self) {
+        while !self.segments.is_empty() {
+            self.pop_front();
+        }
+        self.len = 0;
+    }
+
+    /// Frees recycled capacity beyond `keep` bytes (call it when the connection goes idle).
+    pub fn shrink(&mut self, keep: usize) {
+        if self.spare.capacity() > keep {
+            self.spare = Vec::new();
+        }
+        if self.segments.is_empty() && self.segments.capacity() > 4 {
+            self.segments = VecDeque::new();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        self.offset = 0;
+        if let Some(Segment::Owned(mut bytes)) = self.segments.pop_front() {
+            if bytes.capacity() > self.spare.capacity() {
+                bytes.clear();
+                self.spare = bytes;
+            }
+        }
+    }
+}
+
+impl TransmitBuf for Transmit {
+    fn put_owned(&mut self, bytes: &mut Vec<u8>) {
+        self.len += bytes.len();
+        if let Some(Segment::Owned(last)) = self.segments.back_mut() {
+            last.extend_from_slice(bytes);
+            bytes.clear();
+        } else if !bytes.is_empty() {
+            let mut taken = core::mem::take(&mut self.spare);
+            core::mem::swap(&mut taken, bytes);
+            self.segments.push_back(Segment::Owned(taken));
+        }
+    }
+
+    fn put_shared(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.segments.push_back(Segment::Shared(bytes));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn collect(t: &Transmit) -> Vec<u8> {
+        t.chunks().flatten().copied().collect()
+    }
+
+    #[test]
+    fn segments_come_out_in_order_and_advance_across_them() {
+        let mut t = Transmit::new();
+        t.put_owned(&mut vec![1, 2]);
+        t.put_owned(&mut vec![3]);
+        t.put_shared(Bytes::from_static(&[4, 5, 6]));
+        t.put_shared(Bytes::new());
+        t.put_owned(&mut vec![7]);
+        assert_eq!(t.len(), 7);
+        assert_eq!(t.chunks().count(), 3, "owned bytes coalesce");
+        assert_eq!(collect(&t), [1, 2, 3, 4, 5, 6, 7]);
+        t.advance(1);
+        assert_eq!(collect(&t), [2, 3, 4, 5, 6, 7]);
+        t.advance(3);
+        assert_eq!(collect(&t), [5, 6, 7], "part of the shared segment written");
+        assert_eq!(t.chunks().count(), 2);
+        t.advance(2);
+        assert_eq!(collect(&t), [7]);
+        t.advance(10);
+        assert!(t.is_empty());
+        assert_eq!(t.chunks().count(), 0);
+    }
+
+    #[test]
+    fn every_split_of_a_write_yields_the_same_bytes() {
+        let mut all = Vec::new();
+        for cut in 0..=9 {
+            let mut t = Transmit::new();
+            t.put_owned(&mut vec![0, 1, 2]);
+            t.put_shared(Bytes::from_static(&[3, 4, 5, 6]));
+            t.put_owned(&mut vec![7, 8]);
+            let mut out = Vec::new();
+            out.extend(t.chunks().flatten().take(cut));
+            t.advance(cut);
+            out.extend(collect(&t));
+            assert_eq!(t.len(), 9 - cut);
+            all.push(out);
+        }
+        assert!(all.iter().all(|o| o == &[0, 1, 2, 3, 4, 5, 6, 7, 8]));
+    }
+
+    #[test]
+    fn written_owned_buffers_are_recycled() {
+        let mut t = Transmit::new();
+        let mut frames = Vec::with_capacity(1000);
+        frames.extend_from_slice(&[1; 10]);
+        t.put_owned(&mut frames);
+        assert_eq!(frames.capacity(), 0, "took the buffer without copying");
+        t.advance(10);
+        let mut next = vec![2; 5];
+        t.put_owned(&mut next);
+        assert!(next.capacity() >= 1000, "handed the written buffer back");
+        t.put_owned(&mut vec![0; 2000]);
+        t.advance(2005);
+        assert!(
+            t.spare.capacity() >= 2000,
+            "kept the largest written buffer"
+        );
+        t.shrink(100);
+        assert_eq!(t.spare.capacity(), 0, "idle: freed");
+    }
+
+    #[test]
+    fn a_vec_copies_shared_segments() {
+        let mut v = Vec::new();
+        v.put_owned(&mut vec![1]);
+        v.put_shared(Bytes::from_static(&[2, 3]));
+        v.put_owned(&mut vec![4]);
+        assert_eq!(v, [1, 2, 3, 4]);
+    }
+}

@@ -1,0 +1,196 @@
+//! Reading large payloads straight into the message buffer (`Connection::payload_buffer` +
+//! `handle_payload_read`) gives exactly what `handle_read` gives, whatever the read sizes and
+//! however the two are mixed, and keeps memory touched in proportion to what arrived.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use ws_proto::frame::OpCode;
+use ws_proto::{Config, Connection, Event, Instant, Role};
+
+/// Feeds `wire` as a driver that uses direct reads would: whenever the connection offers a
+/// payload buffer, it "reads" at most the next size there; otherwise it hands the next size of
+/// bytes to `handle_read`. Returns the trace and how many bytes went in directly.
+fn feed_direct(mut conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usize) {
+    let mut trace = Vec::new();
+    let mut pos = 0;
+    let mut direct = 0;
+    let mut i = 0;
+    while pos < wire.len() {
+        let size = sizes[i % sizes.len()].max(1);
+        i += 1;
+        if let Some(buf) = conn.payload_buffer() {
+            assert!(!buf.is_empty());
+            let n = size.min(buf.len()).min(wire.len() - pos);
+            buf[..n].copy_from_slice(&wire[pos..pos + n]);
+            conn.handle_payload_read(Instant::ZERO, n);
+            direct += n;
+            pos += n;
+        } else {
+            let n = size.min(wire.len() - pos);
+            conn.handle_read(Instant::ZERO, &wire[pos..pos + n]);
+            pos += n;
+        }
+        drain_into(&mut conn, &mut trace);
+    }
+    conn.handle_eof(Instant::ZERO);
+    drain_into(&mut conn, &mut trace);
+    (trace, direct)
+}
+
+fn config(stream: bool) -> Config {
+    let mut config = no_keepalive();
+    config.stream_fragments = stream;
+    config
+}
+
+/// Large frames of every kind: binary, text (multi-byte characters cut anywhere), fragmented
+/// with pings between, and a bad text message whose error lies deep inside a large frame.
+fn wire_for(role: Role, bad_utf8: bool) -> Vec<u8> {
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let text = "ab€𝄞 κόσμε ".repeat(5000);
+    let mut wire = Vec::new();
+    wire.extend(from_peer_of(role, OpCode::Binary, true, &big[..70_000]));
+    wire.extend(from_peer_of(role, OpCode::Text, true, text.as_bytes()));
+    wire.extend(from_peer_of(role, OpCode::Binary, false, &big[..20_000]));
+    wire.extend(from_peer_of(role, OpCode::Ping, true, b"between"));
+    wire.extend(from_peer_of(role, OpCode::Continuation, false, &big[..17]));
+    wire.extend(from_peer_of(role, OpCode::Continuation, true, &big));
+    wire.extend(from_peer_of(role, OpCode::Binary, true, b"small"));
+    if bad_utf8 {
+        let mut bad = text.as_bytes()[..40_000].to_vec();
+        bad[30_001] = 0xff;
+        wire.extend(from_peer_of(role, OpCode::Text, true, &bad));
+    }
+    wire.extend(from_peer_of(
+        role,
+        OpCode::Close,
+        true,
+        &close_payload(1000, "done"),
+    ));
+    wire
+}
+
+#[test]
+fn large_frames_read_directly_give_the_same_trace() {
+    for role in [Role::Server, Role::Client] {
+        for stream in [false, true] {
+            for bad_utf8 in [false, true] {
+                let wire = wire_for(role, bad_utf8);
+                let (expected, _) =
+                    feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+                // `feed_direct` with one read of everything never reads directly: the reference.
+                for sizes in [
+                    &[1usize][..],
+                    &[7, 4096, 3],
+                    &[65_536],
+                    &[1 << 20],
+                    &[100, 30_000],
+                ] {
+                    let (got, direct) = feed_direct(new_conn(role, config(stream)), &wire, sizes);
+                    assert!(
+                        got == expected,
+                        "{role:?} stream {stream} bad {bad_utf8} {sizes:?}"
+                    );
+                    if sizes != [1 << 20] {
+                        assert!(direct > 0, "{sizes:?}: no direct read happened");
+                    }
+                }
+                if bad_utf8 {
+                    let sent = closed_of(&expected).sent.map(|c| c.code.0);
+                    assert_eq!(sent, Some(1007));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_payload_buffer_for_small_control_or_closed() {
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    assert!(conn.payload_buffer().is_none(), "nothing under way");
+    conn.handle_read(
+        Instant::ZERO,
+        &masked(OpCode::Binary, true, &[1; 20_000])[..1000],
+    );
+    assert!(conn.payload_buffer().is_some(), "a large frame under way");
+    let mut small = new_conn(Role::Server, no_keepalive());
+    small.handle_read(
+        Instant::ZERO,
+        &masked(OpCode::Binary, true, &[1; 10_000])[..100],
+    );
+    assert!(
+        small.payload_buffer().is_none(),
+        "under the direct-read minimum"
+    );
+    // A window that was handed out and not used changes nothing.
+    let wire = masked(OpCode::Binary, true, &[5; 20_000]);
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.handle_read(Instant::ZERO, &wire[..8]);
+    assert!(conn.payload_buffer().is_some());
+    assert_eq!(conn.receive_buffered(), 0);
+    conn.handle_read(Instant::ZERO, &wire[8..]);
+    assert_eq!(
+        events_of(&drain(&mut conn)),
+        [Event::Binary(vec![5u8; 20_000].into())]
+    );
+    // After a protocol error or termination, no more reading.
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.handle_read(
+        Instant::ZERO,
+        &masked(OpCode::Binary, true, &[1; 20_000])[..1000],
+    );
+    conn.terminate();
+    assert!(conn.payload_buffer().is_none());
+}
+
+#[test]
+fn memory_touched_grows_with_what_arrived() {
+    let mut config = no_keepalive();
+    config.max_frame_size = 64 << 20;
+    config.max_message_size = 64 << 20;
+    let mut conn = new_conn(Role::Server, config);
+    conn.handle_read(
+        Instant::ZERO,
+        &masked(OpCode::Binary, true, &vec![0; 60 << 20])[..14],
+    );
+    let mut received = 0usize;
+    for step in 0..3000 {
+        let buf = conn.payload_buffer().expect("a window");
+        // The window never reaches past the larger of twice what arrived and 64 KiB.
+        assert!(
+            buf.len() <= received.max(64 << 10),
+            "{} after {received}",
+            buf.len()
+        );
+        let n = if step % 2 == 0 {
+            1
+        } else {
+            buf.len().min(1000)
+        };
+        conn.handle_payload_read(Instant::ZERO, n);
+        received += n;
+        assert_eq!(conn.receive_buffered(), received);
+    }
+    // Reserved (not touched): at most the eager 1 MiB, or twice what arrived.
+    assert!(conn.receive_allocated() <= 14 + (1 << 20).max(2 * received + (64 << 10)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_read_sizes_give_the_same_trace(
+        server in any::<bool>(),
+        stream in any::<bool>(),
+        bad in any::<bool>(),
+        sizes in prop::collection::vec(1usize..70_000, 1..6),
+    ) {
+        let role = if server { Role::Server } else { Role::Client };
+        let wire = wire_for(role, bad);
+        let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+        let (got, _) = feed_direct(new_conn(role, config(stream)), &wire, &sizes);
+        prop_assert!(got == expected);
+    }
+}
