@@ -1,22 +1,41 @@
-//! `echo_server IMPL ADDR`: one WebSocket echo server per implementation, all alike, for
-//! `scripts/bench` to compare server CPU per message.
+//! `echo_server IMPL ADDR [burst]`: one WebSocket echo server per implementation, all alike,
+//! for `scripts/bench` to compare server CPU per message.
 //!
-//! IMPL is one of `ws-tokio`, `tungstenite` (tokio-tungstenite, default config),
-//! `tungstenite-4k` (tokio-tungstenite with 4 KiB read and write buffers), `fastwebsockets`
-//! (FragmentCollector, auto close/pong, hand-written HTTP upgrade), `tokio-websockets` (default
-//! config) and `raw-tcp` (no WebSocket at all: a TCP echo, the physical ceiling).
+//! IMPL is one of `ws-tokio`, `ws-smol`, `ws-async-std`, `tungstenite` (tokio-tungstenite,
+//! default config), `tungstenite-4k` (tokio-tungstenite with 4 KiB read and write buffers),
+//! `fastwebsockets` (FragmentCollector, auto close/pong, hand-written HTTP upgrade),
+//! `tokio-websockets` (default config) and `raw-tcp` (no WebSocket at all: a TCP echo, the
+//! physical ceiling).
 //!
-//! Every server runs on a tokio current_thread runtime, accepts forever (backlog 1024, as
+//! Every server runs on ONE thread: a tokio current_thread runtime, except ws-smol (a
+//! `smol::LocalExecutor` run by `smol::block_on`) and ws-async-std (`async_std::task::block_on`
+//! with `spawn_local`; see [`async_std_main`]). Each accepts forever (backlog 1024, as
 //! `ws_tokio::listen` does, with TCP_NODELAY), spawns one task per connection, echoes every
-//! Text/Binary message, leaves Ping/Close to the library (all four answer Ping and Close
+//! Text/Binary message, leaves Ping/Close to the library (all of them answer Ping and Close
 //! themselves), and prints `listening ADDR` once bound (ADDR with the real port when given 0).
 //!
-//! Batching: the three Stream + Sink libraries (ws-tokio, tokio-tungstenite, tokio-websockets)
-//! take every message that is already readable, `feed` them all and `flush` once per batch (see
-//! [`echo_batched`]); whether that becomes one write per batch is up to the library. fastwebsockets has no separate flush on `FragmentCollector` (its
-//! `write_frame` writes straight to the socket), so it sends once per message, which is how
-//! it is meant to be used. raw-tcp writes back each read as it came.
+//! Batching: the Stream + Sink libraries (ws-tokio, ws-smol, ws-async-std, tokio-tungstenite,
+//! tokio-websockets) take every message that is already readable, `feed` them all and `flush`
+//! once per batch (see [`echo_batched`]); whether that becomes one write per batch is up to the
+//! library. fastwebsockets has no separate flush on `FragmentCollector` (its `write_frame`
+//! writes straight to the socket), so it sends once per message, which is how it is meant to be
+//! used. raw-tcp writes back each read as it came.
+//!
+//! With the third argument `burst`, every connection runs a one-way burst instead of the echo
+//! (see [`Command`]); the echo code path is not touched by it. The first text message (for
+//! raw-tcp: the first line) is the command:
+//!
+//! - `upload N S`: the client sends binary messages and then the text message `done`; the
+//!   server counts them and their payload bytes and answers the text message `COUNT BYTES`.
+//!   (The Stream + Sink servers and fastwebsockets ignore N and S: they count what comes.)
+//! - `burst N S batched|permsg`: the server sends N binary messages of S bytes (all `b`), then
+//!   the text message `done`. `batched`: `feed` each message and `flush` once at the end (the
+//!   library's backpressure decides when it writes meanwhile); `permsg`: `send` (feed + flush)
+//!   each. For fastwebsockets and raw-tcp see [`fastwebsockets_burst`] and [`raw_tcp_burst`].
+//!
+//! After that, the connection reads on until the client closes (the library answers its Close).
 
+use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::io;
 use std::net::SocketAddr;
@@ -27,6 +46,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 #[derive(Clone, Copy, Debug)]
 enum Impl {
     WsTokio,
+    WsSmol,
+    WsAsyncStd,
     Tungstenite,
     Tungstenite4k,
     FastWebSockets,
@@ -38,6 +59,8 @@ impl Impl {
     fn parse(name: &str) -> Option<Impl> {
         Some(match name {
             "ws-tokio" => Impl::WsTokio,
+            "ws-smol" => Impl::WsSmol,
+            "ws-async-std" => Impl::WsAsyncStd,
             "tungstenite" => Impl::Tungstenite,
             "tungstenite-4k" => Impl::Tungstenite4k,
             "fastwebsockets" => Impl::FastWebSockets,
@@ -48,10 +71,17 @@ impl Impl {
     }
 }
 
+/// What every connection does: echo (the default) or one burst (`burst` on the command line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Echo,
+    Burst,
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: echo_server IMPL ADDR\n  IMPL: ws-tokio | tungstenite | tungstenite-4k | \
-         fastwebsockets | tokio-websockets | raw-tcp"
+        "usage: echo_server IMPL ADDR [burst]\n  IMPL: ws-tokio | ws-smol | ws-async-std | \
+         tungstenite | tungstenite-4k | fastwebsockets | tokio-websockets | raw-tcp"
     );
     std::process::exit(2)
 }
@@ -67,10 +97,123 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(|| usage())
         .parse()
         .unwrap_or_else(|_| usage());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(which, addr))
+    let mode = match args.next().as_deref() {
+        None => Mode::Echo,
+        Some("burst") => Mode::Burst,
+        Some(_) => usage(),
+    };
+    if args.next().is_some() {
+        usage();
+    }
+    match which {
+        Impl::WsSmol => smol_main(addr, mode),
+        Impl::WsAsyncStd => async_std_main(addr, mode),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(serve(which, addr, mode)),
+    }
+}
+
+fn print_listening(addr: SocketAddr) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {addr}")?;
+    out.flush()
+}
+
+fn verbose_error(result: Result<(), BoxError>) {
+    if let Err(e) = result {
+        if std::env::var_os("ECHO_SERVER_VERBOSE").is_some() {
+            eprintln!("connection: {e}");
+        }
+    }
+}
+
+/// A std listener with the same options as [`listen`] (backlog 1024, SO_REUSEADDR), for the
+/// async-io based servers to wrap.
+fn std_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// ws-smol on one thread: a `smol::LocalExecutor` driven by `smol::block_on`, which also runs
+/// the async-io reactor on this thread while the executor has nothing to do. (async-io keeps a
+/// helper thread that drives the reactor only while no `block_on` does; it sleeps here. Its
+/// CPU time, if any, is counted: the driver sums every thread of the process.)
+fn smol_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let listener = smol::net::TcpListener::try_from(std_listener(addr)?)?;
+        print_listening(listener.local_addr()?)?;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    smol::Timer::after(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            ex.spawn(async move {
+                let result = async {
+                    let ws = ws_smol::accept(stream).await?;
+                    match mode {
+                        Mode::Echo => echo_batched(ws, is_data_ws).await,
+                        Mode::Burst => burst(ws).await,
+                    }
+                }
+                .await;
+                verbose_error(result);
+            })
+            .detach();
+        }
+    }))
+}
+
+/// ws-async-std on one thread: `async_std::task::block_on` runs the accept loop and, on the
+/// same thread, async-std's thread-local executor, into which `spawn_local` puts every
+/// connection (and, while idle, it drives the async-io reactor). This is the only way async-std
+/// offers to stay on one thread: `task::spawn` goes to its global multi-threaded executor, and
+/// even with `ASYNC_STD_THREAD_COUNT=1` that is a second thread, so every connection would be
+/// woken across threads while the accept loop sits on the main one. (`spawn_local` needs
+/// async-std's `unstable` feature.)
+fn async_std_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
+    async_std::task::block_on(async {
+        let listener = async_std::net::TcpListener::from(std_listener(addr)?);
+        print_listening(listener.local_addr()?)?;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    async_std::task::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            // Dropping the JoinHandle detaches the task.
+            async_std::task::spawn_local(async move {
+                let result = async {
+                    let ws = ws_async_std::accept(stream).await?;
+                    match mode {
+                        Mode::Echo => echo_batched(ws, is_data_ws).await,
+                        Mode::Burst => burst(ws).await,
+                    }
+                }
+                .await;
+                verbose_error(result);
+            });
+        }
+    })
 }
 
 /// Binds with a backlog of 1024 (`TcpListener::bind` uses 128, which overflows on bursts of
@@ -86,14 +229,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn serve(which: Impl, addr: SocketAddr) -> io::Result<()> {
+async fn serve(which: Impl, addr: SocketAddr, mode: Mode) -> io::Result<()> {
     let listener = listen(addr)?;
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening {}", listener.local_addr()?)?;
-        out.flush()?;
-    }
+    print_listening(listener.local_addr()?)?;
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -107,18 +245,21 @@ async fn serve(which: Impl, addr: SocketAddr) -> io::Result<()> {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let result = match which {
-                Impl::WsTokio => ws_tokio_conn(stream).await,
-                Impl::Tungstenite => tungstenite_conn(stream, false).await,
-                Impl::Tungstenite4k => tungstenite_conn(stream, true).await,
-                Impl::FastWebSockets => fastwebsockets_conn(stream).await,
-                Impl::TokioWebSockets => tokio_websockets_conn(stream).await,
-                Impl::RawTcp => raw_tcp_conn(stream).await,
+                Impl::WsTokio => ws_tokio_conn(stream, mode).await,
+                Impl::Tungstenite => tungstenite_conn(stream, false, mode).await,
+                Impl::Tungstenite4k => tungstenite_conn(stream, true, mode).await,
+                Impl::FastWebSockets => match mode {
+                    Mode::Echo => fastwebsockets_conn(stream).await,
+                    Mode::Burst => fastwebsockets_burst(stream).await,
+                },
+                Impl::TokioWebSockets => tokio_websockets_conn(stream, mode).await,
+                Impl::RawTcp => match mode {
+                    Mode::Echo => raw_tcp_conn(stream).await,
+                    Mode::Burst => raw_tcp_burst(stream).await,
+                },
+                Impl::WsSmol | Impl::WsAsyncStd => unreachable!("not on tokio"),
             };
-            if let Err(e) = result {
-                if std::env::var_os("ECHO_SERVER_VERBOSE").is_some() {
-                    eprintln!("connection: {e}");
-                }
-            }
+            verbose_error(result);
         });
     }
 }
@@ -182,15 +323,20 @@ where
     }
 }
 
-async fn ws_tokio_conn(stream: TcpStream) -> Result<(), BoxError> {
-    let ws = ws_tokio::accept(stream).await?;
-    echo_batched(ws, |m: &ws_tokio::Message| {
-        matches!(m, ws_tokio::Message::Text(_) | ws_tokio::Message::Binary(_))
-    })
-    .await
+/// ws-tokio, ws-smol and ws-async-std share ws-driver's `Message`.
+fn is_data_ws(m: &ws_tokio::Message) -> bool {
+    matches!(m, ws_tokio::Message::Text(_) | ws_tokio::Message::Binary(_))
 }
 
-async fn tungstenite_conn(stream: TcpStream, small: bool) -> Result<(), BoxError> {
+async fn ws_tokio_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+    let ws = ws_tokio::accept(stream).await?;
+    match mode {
+        Mode::Echo => echo_batched(ws, is_data_ws).await,
+        Mode::Burst => burst(ws).await,
+    }
+}
+
+async fn tungstenite_conn(stream: TcpStream, small: bool, mode: Mode) -> Result<(), BoxError> {
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     use tokio_tungstenite::tungstenite::Message;
     let config = if small {
@@ -206,20 +352,30 @@ async fn tungstenite_conn(stream: TcpStream, small: bool) -> Result<(), BoxError
         None
     };
     let ws = tokio_tungstenite::accept_async_with_config(stream, config).await?;
-    echo_batched(ws, |m: &Message| {
-        matches!(m, Message::Text(_) | Message::Binary(_))
-    })
-    .await
+    match mode {
+        Mode::Echo => {
+            echo_batched(ws, |m: &Message| {
+                matches!(m, Message::Text(_) | Message::Binary(_))
+            })
+            .await
+        }
+        Mode::Burst => burst(ws).await,
+    }
 }
 
-async fn tokio_websockets_conn(stream: TcpStream) -> Result<(), BoxError> {
+async fn tokio_websockets_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
     let (_request, ws) = tokio_websockets::ServerBuilder::new()
         .accept(stream)
         .await?;
-    echo_batched(ws, |m: &tokio_websockets::Message| {
-        m.is_text() || m.is_binary()
-    })
-    .await
+    match mode {
+        Mode::Echo => {
+            echo_batched(ws, |m: &tokio_websockets::Message| {
+                m.is_text() || m.is_binary()
+            })
+            .await
+        }
+        Mode::Burst => burst(ws).await,
+    }
 }
 
 async fn fastwebsockets_conn(mut stream: TcpStream) -> Result<(), BoxError> {
@@ -255,6 +411,365 @@ async fn raw_tcp_conn(mut stream: TcpStream) -> Result<(), BoxError> {
         if n == cap && cap < MAX {
             buf.clear();
             buf.reserve_exact(cap * 2);
+        }
+    }
+}
+
+/// A burst command (see the module docs): the first text message of a connection in burst mode.
+#[derive(Clone, Copy, Debug)]
+enum Command {
+    /// `upload N S`: count what the client sends until `done`, answer `COUNT BYTES`.
+    Upload { n: u64, size: usize },
+    /// `burst N S batched|permsg`: send N binary messages of S bytes, then `done`.
+    Download { n: u64, size: usize, batched: bool },
+}
+
+impl Command {
+    fn parse(text: &str) -> Result<Command, BoxError> {
+        let bad = || -> BoxError { format!("bad burst command {text:?}").into() };
+        let mut words = text.split_ascii_whitespace();
+        let verb = words.next().ok_or_else(bad)?;
+        let n: u64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        let size: usize = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        let command = match (verb, words.next()) {
+            ("upload", None) => Command::Upload { n, size },
+            ("burst", Some("batched")) => Command::Download {
+                n,
+                size,
+                batched: true,
+            },
+            ("burst", Some("permsg")) => Command::Download {
+                n,
+                size,
+                batched: false,
+            },
+            _ => return Err(bad()),
+        };
+        if words.next().is_some() {
+            return Err(bad());
+        }
+        Ok(command)
+    }
+}
+
+/// What [`burst`] needs of a Stream + Sink library's message type.
+trait BurstMessage: Sized {
+    /// The text of a Text message.
+    fn text_of(&self) -> Option<&str>;
+    /// The payload length of a Binary message.
+    fn binary_len(&self) -> Option<usize>;
+    fn new_text(text: String) -> Self;
+    fn new_binary(data: Bytes) -> Self;
+}
+
+/// ws-driver's `Message`: ws-tokio, ws-smol and ws-async-std all re-export this one type.
+impl BurstMessage for ws_tokio::Message {
+    fn text_of(&self) -> Option<&str> {
+        self.as_text()
+    }
+    fn binary_len(&self) -> Option<usize> {
+        match self {
+            ws_tokio::Message::Binary(data) => Some(data.len()),
+            _ => None,
+        }
+    }
+    fn new_text(text: String) -> Self {
+        ws_tokio::Message::Text(text)
+    }
+    fn new_binary(data: Bytes) -> Self {
+        ws_tokio::Message::Binary(data)
+    }
+}
+
+impl BurstMessage for tokio_tungstenite::tungstenite::Message {
+    fn text_of(&self) -> Option<&str> {
+        match self {
+            tokio_tungstenite::tungstenite::Message::Text(text) => Some(text.as_str()),
+            _ => None,
+        }
+    }
+    fn binary_len(&self) -> Option<usize> {
+        match self {
+            tokio_tungstenite::tungstenite::Message::Binary(data) => Some(data.len()),
+            _ => None,
+        }
+    }
+    fn new_text(text: String) -> Self {
+        tokio_tungstenite::tungstenite::Message::text(text)
+    }
+    fn new_binary(data: Bytes) -> Self {
+        tokio_tungstenite::tungstenite::Message::binary(data)
+    }
+}
+
+impl BurstMessage for tokio_websockets::Message {
+    fn text_of(&self) -> Option<&str> {
+        self.as_text()
+    }
+    fn binary_len(&self) -> Option<usize> {
+        self.is_binary().then(|| self.as_payload().len())
+    }
+    fn new_text(text: String) -> Self {
+        tokio_websockets::Message::text(text)
+    }
+    fn new_binary(data: Bytes) -> Self {
+        tokio_websockets::Message::binary(data)
+    }
+}
+
+/// One burst on a Stream + Sink WebSocket: reads the command, then uploads (counts every
+/// message until `done`, answers `COUNT BYTES` with one `send`) or downloads (N binary messages
+/// sharing one `Bytes` payload, so no library copies it before framing; `batched` feeds them all
+/// and flushes once after `done`, `permsg` sends each), then reads until the client closes.
+async fn burst<W, M, E>(mut ws: W) -> Result<(), BoxError>
+where
+    W: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+    M: BurstMessage,
+    E: Into<BoxError>,
+{
+    let command = loop {
+        let Some(m) = ws.next().await else {
+            return Ok(());
+        };
+        let m = m.map_err(Into::into)?;
+        if let Some(text) = m.text_of() {
+            break Command::parse(text)?;
+        }
+        if m.binary_len().is_some() {
+            return Err("burst: a binary message before the command".into());
+        }
+    };
+    match command {
+        Command::Upload { .. } => {
+            let (mut count, mut bytes) = (0u64, 0u64);
+            loop {
+                let m = match ws.next().await {
+                    Some(m) => m.map_err(Into::into)?,
+                    None => return Err(format!("upload: eof after {count} messages").into()),
+                };
+                if let Some(len) = m.binary_len() {
+                    count += 1;
+                    bytes += len as u64;
+                } else if let Some(text) = m.text_of() {
+                    if text != "done" {
+                        return Err(format!("upload: unexpected text {text:?}").into());
+                    }
+                    break;
+                }
+            }
+            ws.send(M::new_text(format!("{count} {bytes}")))
+                .await
+                .map_err(Into::into)?;
+        }
+        Command::Download { n, size, batched } => {
+            let payload = Bytes::from(vec![b'b'; size]);
+            if batched {
+                for _ in 0..n {
+                    ws.feed(M::new_binary(payload.clone()))
+                        .await
+                        .map_err(Into::into)?;
+                }
+                ws.feed(M::new_text("done".into()))
+                    .await
+                    .map_err(Into::into)?;
+                ws.flush().await.map_err(Into::into)?;
+            } else {
+                for _ in 0..n {
+                    ws.send(M::new_binary(payload.clone()))
+                        .await
+                        .map_err(Into::into)?;
+                }
+                ws.send(M::new_text("done".into()))
+                    .await
+                    .map_err(Into::into)?;
+            }
+        }
+    }
+    while let Some(m) = ws.next().await {
+        m.map_err(Into::into)?;
+    }
+    Ok(())
+}
+
+/// A burst on fastwebsockets. The command is read with `WebSocket::read_frame` (the load never
+/// fragments it).
+///
+/// - upload: a `FragmentCollector`, as in the echo, counting every Binary message until `done`.
+/// - download `permsg`: `write_frame` per message on the plain `WebSocket<TcpStream>`: one
+///   write per frame, which is what fastwebsockets always does.
+/// - download `batched`: fastwebsockets 0.10 has no batching of its own (no `set_auto_flush`,
+///   no write buffer: every `write_frame` goes straight to the stream, and `flush` only flushes
+///   the stream, "if the underlying stream is buffered"). So the batched way is to give it a
+///   buffered stream: the TcpStream (taken back with `into_inner`; nothing is left in the read
+///   buffer, the client sends nothing more until `done`) in a tokio `BufWriter` with its
+///   default 8 KiB, `write_frame` each message, `flush` once.
+async fn fastwebsockets_burst(mut stream: TcpStream) -> Result<(), BoxError> {
+    use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, Role, WebSocket};
+    handshake_by_hand(&mut stream).await?;
+    let mut ws = WebSocket::after_handshake(stream, Role::Server);
+    let command = loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            OpCode::Text if frame.fin => {
+                break Command::parse(std::str::from_utf8(&frame.payload)?)?
+            }
+            OpCode::Close => return Ok(()),
+            OpCode::Ping | OpCode::Pong => {}
+            _ => return Err("burst: expected the command".into()),
+        }
+    };
+    match command {
+        Command::Upload { .. } => {
+            let mut ws = FragmentCollector::new(ws);
+            let (mut count, mut bytes) = (0u64, 0u64);
+            loop {
+                let frame = ws.read_frame().await?;
+                match frame.opcode {
+                    OpCode::Binary => {
+                        count += 1;
+                        bytes += frame.payload.len() as u64;
+                    }
+                    OpCode::Text if &*frame.payload == b"done" => break,
+                    OpCode::Text => return Err("upload: unexpected text".into()),
+                    OpCode::Close => return Err("upload: closed early".into()),
+                    _ => {}
+                }
+            }
+            let reply = format!("{count} {bytes}");
+            ws.write_frame(Frame::text(Payload::Borrowed(reply.as_bytes())))
+                .await?;
+            while ws.read_frame().await?.opcode != OpCode::Close {}
+        }
+        Command::Download { n, size, batched } => {
+            let payload = vec![b'b'; size];
+            if batched {
+                let stream = tokio::io::BufWriter::new(ws.into_inner());
+                let mut ws = WebSocket::after_handshake(stream, Role::Server);
+                for _ in 0..n {
+                    ws.write_frame(Frame::binary(Payload::Borrowed(&payload)))
+                        .await?;
+                }
+                ws.write_frame(Frame::text(Payload::Borrowed(b"done")))
+                    .await?;
+                ws.flush().await?;
+                while ws.read_frame().await?.opcode != OpCode::Close {}
+                // The automatic Close reply went into the BufWriter.
+                ws.flush().await?;
+            } else {
+                for _ in 0..n {
+                    ws.write_frame(Frame::binary(Payload::Borrowed(&payload)))
+                        .await?;
+                }
+                ws.write_frame(Frame::text(Payload::Borrowed(b"done")))
+                    .await?;
+                while ws.read_frame().await?.opcode != OpCode::Close {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The length of a masked client frame with an S-byte payload.
+fn client_frame_len(size: usize) -> u64 {
+    let ext = match size {
+        0..=125 => 0,
+        126..=0xffff => 2,
+        _ => 8,
+    };
+    (2 + ext + 4 + size) as u64
+}
+
+/// An unmasked server frame (FIN set).
+fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 10);
+    f.push(0x80 | opcode);
+    match payload.len() {
+        n @ 0..=125 => f.push(n as u8),
+        n @ 126..=0xffff => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+/// raw-tcp's burst: no WebSocket, the ceiling. The command is the first line
+/// (`upload N S` or `burst N S batched|permsg`, as the WebSocket servers get it in a message).
+///
+/// - upload: reads (256 KiB at a time) exactly the N masked client frames of S bytes the load
+///   sends after the line, without looking at them, then answers with a server text frame
+///   `COUNT BYTES` computed from the byte count.
+/// - download: writes N server frames of S bytes and a text frame `done`, the very bytes a
+///   WebSocket server sends, pre-built: `batched` writes them in 256 KiB chunks of whole frames
+///   (no per-message work at all), `permsg` makes one write per frame.
+async fn raw_tcp_burst(mut stream: TcpStream) -> Result<(), BoxError> {
+    const CHUNK: usize = 256 * 1024;
+    let mut buf = vec![0u8; CHUNK];
+    let mut have = 0;
+    let line_end = loop {
+        let n = stream.read(&mut buf[have..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        have += n;
+        if let Some(i) = buf[..have].iter().position(|&b| b == b'\n') {
+            break i;
+        }
+        if have == buf.len() {
+            return Err("burst: no command line".into());
+        }
+    };
+    let command = Command::parse(std::str::from_utf8(&buf[..line_end])?)?;
+    let after_line = (have - line_end - 1) as u64;
+    match command {
+        Command::Upload { n, size } => {
+            let flen = client_frame_len(size);
+            let total = n * flen;
+            let mut got = after_line;
+            while got < total {
+                let r = stream.read(&mut buf).await?;
+                if r == 0 {
+                    return Err(format!("upload: eof after {got} of {total} bytes").into());
+                }
+                got += r as u64;
+            }
+            if got != total {
+                return Err("upload: more bytes than announced".into());
+            }
+            let count = got / flen;
+            let reply = format!("{count} {}", count * size as u64);
+            stream.write_all(&server_frame(1, reply.as_bytes())).await?;
+        }
+        Command::Download { n, size, batched } => {
+            let frame = server_frame(2, &vec![b'b'; size]);
+            let done = server_frame(1, b"done");
+            if batched {
+                let per = (CHUNK / frame.len()).max(1) as u64;
+                let chunk = frame.repeat(per as usize);
+                let mut left = n;
+                while left >= per {
+                    stream.write_all(&chunk).await?;
+                    left -= per;
+                }
+                let mut last = chunk[..left as usize * frame.len()].to_vec();
+                last.extend_from_slice(&done);
+                stream.write_all(&last).await?;
+            } else {
+                for _ in 0..n {
+                    stream.write_all(&frame).await?;
+                }
+                stream.write_all(&done).await?;
+            }
+        }
+    }
+    loop {
+        if stream.read(&mut buf).await? == 0 {
+            return Ok(());
         }
     }
 }

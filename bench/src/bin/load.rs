@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! load --addr A --conns N --inflight D --size S --kind text|binary --messages M [--raw] [--gate]
+//! load --addr A --burst up|down-batched|down-permsg --size S --messages M [--raw] [--gate]
 //! load --addr A --idle N
 //! ```
 //!
@@ -14,6 +15,19 @@
 //! reassembled; with `--raw` the echoed bytes must equal the bytes sent).
 //! `--gate`: once connected, print `{"connected":N}` and wait for a line on stdin before the
 //! load starts (so the driver samples server CPU without the handshakes).
+//!
+//! Burst mode (against `echo_server IMPL ADDR burst`) opens ONE connection and, after the gate,
+//! sends the command as a text message (with `--raw`: as a line), then:
+//! - `up`: `upload M S`, then M binary messages of S bytes — pre-built masked frames, written in
+//!   256 KiB chunks of whole frames as fast as the server takes them — then the text message
+//!   `done` (not with `--raw`: the raw server counts bytes); waits for the server's text answer
+//!   `COUNT BYTES` and checks it is `M M*S`.
+//! - `down-batched` / `down-permsg`: `burst M S batched|permsg`; reads the server's messages
+//!   (frame headers parsed, payloads skipped unread, fragments summed) and checks that M binary
+//!   messages of exactly S bytes came, then the text message `done`.
+//!
+//! It prints `{"messages":M,"seconds":..,"msgs_per_s":..}`, timed from the command to the
+//! answer (`COUNT BYTES` or `done`).
 //!
 //! Idle mode opens N connections, does one 16-byte echo on each, prints `{"idle":N}` and sleeps
 //! until killed.
@@ -48,12 +62,21 @@ struct Args {
     raw: bool,
     gate: bool,
     idle: Option<usize>,
+    burst: Option<Burst>,
+}
+
+/// A one-way burst (see the module docs).
+#[derive(Clone, Copy, Debug)]
+enum Burst {
+    Up,
+    Down { batched: bool },
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: load --addr A --conns N --inflight D --size S --kind text|binary --messages M \
-         [--raw] [--gate]\n       load --addr A --idle N [--raw]"
+         [--raw] [--gate]\n       load --addr A --burst up|down-batched|down-permsg --size S \
+         --messages M [--raw] [--gate]\n       load --addr A --idle N [--raw]"
     );
     std::process::exit(2)
 }
@@ -69,6 +92,7 @@ fn parse_args() -> Args {
         raw: false,
         gate: false,
         idle: None,
+        burst: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -87,6 +111,14 @@ fn parse_args() -> Args {
             }
             "--messages" => args.messages = value().parse().unwrap_or_else(|_| usage()),
             "--idle" => args.idle = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--burst" => {
+                args.burst = Some(match value().as_str() {
+                    "up" => Burst::Up,
+                    "down-batched" => Burst::Down { batched: true },
+                    "down-permsg" => Burst::Down { batched: false },
+                    _ => usage(),
+                })
+            }
             "--raw" => args.raw = true,
             "--gate" => args.gate = true,
             _ => usage(),
@@ -104,9 +136,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let result = match args.idle {
-        Some(n) => rt.block_on(idle(&args, n)),
-        None => rt.block_on(echo(&args)),
+    let result = match (args.idle, args.burst) {
+        (Some(n), _) => rt.block_on(idle(&args, n)),
+        (None, Some(kind)) => rt.block_on(burst(&args, kind)),
+        (None, None) => rt.block_on(echo(&args)),
     };
     if let Err(e) = result {
         eprintln!("load: {e}");
@@ -129,6 +162,17 @@ fn build_frame(size: usize, text: bool) -> Vec<u8> {
     }
     f.extend_from_slice(&MASK);
     f.extend((0..size).map(|i| b'a' ^ MASK[i % 4]));
+    f
+}
+
+/// One masked client frame (FIN) with any payload.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = build_frame(payload.len(), false);
+    let start = f.len() - payload.len();
+    f[0] = 0x80 | opcode;
+    for (i, (out, b)) in f[start..].iter_mut().zip(payload).enumerate() {
+        *out = b ^ MASK[i % 4];
+    }
     f
 }
 
@@ -546,6 +590,246 @@ async fn close(mut stream: TcpStream, raw: bool) {
         }
     })
     .await;
+}
+
+/// Reads server frames in a burst: counts binary messages (checking each is `size` bytes long,
+/// payloads skipped unread), and returns the first text message.
+struct BurstReader {
+    size: u64,
+    head: [u8; 14],
+    head_len: usize,
+    payload_left: u64,
+    /// The current frame is Ping/Pong (skipped).
+    control: bool,
+    fin: bool,
+    /// Opcode of the message in progress, 0 between messages.
+    message: u8,
+    message_len: u64,
+    text: Vec<u8>,
+    count: u64,
+}
+
+impl BurstReader {
+    fn new(size: usize) -> BurstReader {
+        BurstReader {
+            size: size as u64,
+            head: [0; 14],
+            head_len: 0,
+            payload_left: 0,
+            control: false,
+            fin: false,
+            message: 0,
+            message_len: 0,
+            text: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// The header length that the first two bytes announce.
+    fn header_len(b1: u8) -> usize {
+        2 + match b1 & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        } + if b1 & 0x80 != 0 { 4 } else { 0 }
+    }
+
+    /// Feeds bytes; returns the text message that ended in them, if one did (the bytes after it
+    /// are ignored).
+    fn feed(&mut self, mut data: &[u8]) -> Result<Option<String>, Error> {
+        while !data.is_empty() {
+            if self.payload_left > 0 {
+                let take = self.payload_left.min(data.len() as u64) as usize;
+                if self.message == 1 && !self.control {
+                    if self.text.len() + take > 4096 {
+                        return Err("text message too long".into());
+                    }
+                    self.text.extend_from_slice(&data[..take]);
+                }
+                self.payload_left -= take as u64;
+                data = &data[take..];
+                if self.payload_left == 0 {
+                    if let Some(text) = self.end_frame()? {
+                        return Ok(Some(text));
+                    }
+                }
+                continue;
+            }
+            let need = if self.head_len < 2 {
+                2
+            } else {
+                Self::header_len(self.head[1])
+            };
+            let take = (need - self.head_len).min(data.len());
+            self.head[self.head_len..self.head_len + take].copy_from_slice(&data[..take]);
+            self.head_len += take;
+            data = &data[take..];
+            if self.head_len >= 2 && self.head_len == Self::header_len(self.head[1]) {
+                if let Some(text) = self.start_frame()? {
+                    return Ok(Some(text));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn start_frame(&mut self) -> Result<Option<String>, Error> {
+        let (b0, b1) = (self.head[0], self.head[1]);
+        self.head_len = 0;
+        if b1 & 0x80 != 0 {
+            return Err("server frame is masked".into());
+        }
+        if b0 & 0x70 != 0 {
+            return Err("server frame has RSV bits set".into());
+        }
+        let len = match b1 & 0x7f {
+            126 => u16::from_be_bytes([self.head[2], self.head[3]]) as u64,
+            127 => u64::from_be_bytes(self.head[2..10].try_into().unwrap()),
+            n => n as u64,
+        };
+        let opcode = b0 & 0x0f;
+        self.fin = b0 & 0x80 != 0;
+        self.control = false;
+        match opcode {
+            0 if self.message != 0 => {}
+            0 => return Err("continuation without a message".into()),
+            1 | 2 if self.message == 0 => {
+                self.message = opcode;
+                self.message_len = 0;
+                self.text.clear();
+            }
+            1 | 2 => return Err("new message inside a fragmented one".into()),
+            8 => return Err(format!("server sent Close after {} messages", self.count).into()),
+            9 | 10 => self.control = true,
+            _ => return Err(format!("server sent opcode {opcode}").into()),
+        }
+        if !self.control {
+            self.message_len += len;
+        }
+        self.payload_left = len;
+        if len == 0 {
+            return self.end_frame();
+        }
+        Ok(None)
+    }
+
+    fn end_frame(&mut self) -> Result<Option<String>, Error> {
+        if self.control || !self.fin {
+            return Ok(None);
+        }
+        let opcode = std::mem::take(&mut self.message);
+        if opcode == 2 {
+            if self.message_len != self.size {
+                return Err(format!(
+                    "message {} is {} bytes, expected {}",
+                    self.count + 1,
+                    self.message_len,
+                    self.size
+                )
+                .into());
+            }
+            self.count += 1;
+            return Ok(None);
+        }
+        let text = String::from_utf8(std::mem::take(&mut self.text))?;
+        Ok(Some(text))
+    }
+}
+
+/// Reads until the server's first text message.
+async fn read_text(
+    stream: &mut TcpStream,
+    reader: &mut BurstReader,
+    buf: &mut [u8],
+) -> Result<String, Error> {
+    loop {
+        let n = stream.read(buf).await?;
+        if n == 0 {
+            return Err(format!("server closed after {} messages", reader.count).into());
+        }
+        if let Some(text) = reader.feed(&buf[..n])? {
+            return Ok(text);
+        }
+    }
+}
+
+async fn burst(args: &Args, kind: Burst) -> Result<(), Error> {
+    const CHUNK: usize = 256 * 1024;
+    let (n, size) = (args.messages, args.size);
+    let mut stream = connect(args.addr, args.raw).await?;
+    let command = match kind {
+        Burst::Up => format!("upload {n} {size}"),
+        Burst::Down { batched } => {
+            format!(
+                "burst {n} {size} {}",
+                if batched { "batched" } else { "permsg" }
+            )
+        }
+    };
+    let command = if args.raw {
+        format!("{command}\n").into_bytes()
+    } else {
+        masked_frame(1, command.as_bytes())
+    };
+    // Built before the gate, so the timed part only writes.
+    let upload_chunk = match kind {
+        Burst::Up => {
+            let frame = build_frame(size, false);
+            let per = (CHUNK / frame.len()).max(1);
+            Some((frame.repeat(per), per as u64, frame.len()))
+        }
+        Burst::Down { .. } => None,
+    };
+    if args.gate {
+        println!("{{\"connected\":1}}");
+        io::stdout().flush()?;
+        let mut line = String::new();
+        io::stdin().lock().read_line(&mut line)?;
+    }
+    let mut reader = BurstReader::new(size);
+    let mut rbuf = vec![0u8; READ_BUF];
+    let start = Instant::now();
+    stream.write_all(&command).await?;
+    match kind {
+        Burst::Up => {
+            let (chunk, per, flen) = upload_chunk.unwrap();
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(per);
+                stream.write_all(&chunk[..k as usize * flen]).await?;
+                left -= k;
+            }
+            if !args.raw {
+                stream.write_all(&masked_frame(1, b"done")).await?;
+            }
+            let answer = read_text(&mut stream, &mut reader, &mut rbuf).await?;
+            let want = format!("{n} {}", n * size as u64);
+            if answer != want || reader.count != 0 {
+                return Err(
+                    format!("upload: server answered {answer:?}, expected {want:?}").into(),
+                );
+            }
+        }
+        Burst::Down { .. } => {
+            let text = read_text(&mut stream, &mut reader, &mut rbuf).await?;
+            if text != "done" {
+                return Err(format!("download: unexpected text {text:?}").into());
+            }
+            if reader.count != n {
+                return Err(
+                    format!("download: {} of {n} messages before done", reader.count).into(),
+                );
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"messages\":{n},\"seconds\":{seconds:.6},\"msgs_per_s\":{:.1}}}",
+        n as f64 / seconds
+    );
+    io::stdout().flush()?;
+    close(stream, args.raw).await;
+    Ok(())
 }
 
 async fn idle(args: &Args, n: usize) -> Result<(), Error> {
