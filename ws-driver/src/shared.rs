@@ -27,6 +27,11 @@ const CORK_BYTES: usize = 16 * 1024;
 /// idle connection holds no write buffer to speak of.
 const KEEP_OUT_CAPACITY: usize = 4096;
 
+/// How long an idle connection keeps a recycled receive buffer (a large message it wrote, kept
+/// to receive the next large one into): long enough to span the pauses of a busy exchange,
+/// short enough that idle connections do not hold large buffers.
+const RECYCLED_HOLD: Duration = Duration::from_secs(1);
+
 /// Segments per vectored write: a batch of large payloads and the headers between them.
 const MAX_WRITE_SEGMENTS: usize = 64;
 
@@ -72,6 +77,8 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) hold_failure: bool,
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
+    /// Armed when the connection goes idle holding a recycled receive buffer; frees it.
+    release_timer: Option<R::Timer>,
     span: tracing::Span,
     /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
     opened_at: std::time::Instant,
@@ -106,6 +113,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             hold_failure: false,
             timer: None,
             timer_deadline: None,
+            release_timer: None,
             span,
             opened_at: R::now(),
             closing_since: None,
@@ -159,11 +167,29 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// The reader is about to wait: if nothing is queued either way, give back the capacity the
     /// output buffers kept for reuse.
-    pub(crate) fn shrink_if_idle(&mut self) {
+    pub(crate) fn shrink_if_idle(&mut self, cx: &mut Context<'_>) {
         if self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0 {
             self.out.shrink(KEEP_OUT_CAPACITY);
             self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
+            if self.conn.recycled_capacity() > 0 && self.release_timer.is_none() {
+                let mut timer = R::timer(R::now() + RECYCLED_HOLD);
+                if R::poll_timer(&mut timer, cx).is_ready() {
+                    self.conn.release_recycled_buffer();
+                } else {
+                    self.release_timer = Some(timer);
+                }
+            }
         }
+    }
+
+    /// Whether a message may be queued without driving first: the connection is open and its
+    /// output is under both the cork threshold and the high-water mark, so a corked drive would
+    /// neither write nor refuse.
+    pub(crate) fn room_to_queue(&self) -> bool {
+        let buffered = self.conn.buffered_amount();
+        self.conn.state() == State::Open
+            && buffered < CORK_BYTES
+            && buffered < self.config.write_high_water_mark
     }
 
     /// Whether this drive writes: always when flushing or closing, past `CORK_BYTES`, and for the
@@ -289,6 +315,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if error.is_none() && wrote && self.out.is_empty() {
             self.needs_flush = true;
         }
+        if let Some(buf) = self.out.take_reusable() {
+            self.conn.recycle_buffer(buf);
+        }
         if error.is_none() && self.out.is_empty() && self.needs_flush {
             match io.poll_flush(cx) {
                 Poll::Ready(Ok(())) => {
@@ -358,6 +387,12 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
+        }
+        if let Some(timer) = self.release_timer.as_mut() {
+            if R::poll_timer(timer, cx).is_ready() {
+                self.release_timer = None;
+                self.conn.release_recycled_buffer();
+            }
         }
         if let Some(until) = self.linger_until {
             // Lingering after CloseSocket: the only timer left is the linger bound.

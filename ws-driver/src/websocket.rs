@@ -255,25 +255,45 @@ fn release_hold<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) {
     shared.hold_failure = false;
 }
 
+/// The next queued message, if any (events that are not messages are dropped on the way).
+fn pop_message<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) -> Option<Message> {
+    while let Some(event) = shared.events.pop_front() {
+        if let Some(message) = Message::from_event(event) {
+            // If a bad frame followed this message, let the application answer it first.
+            shared.hold_failure = shared.conn.failure_pending();
+            return Some(message);
+        }
+    }
+    None
+}
+
 fn poll_next<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Message, Error>>> {
+    {
+        // Fast path: messages read earlier are handed over without driving the connection.
+        // Driving would do nothing useful: no read while messages wait, no write before the
+        // reader runs dry, and the timer wakes the task on its own.
+        let mut shared = inner.lock();
+        if !shared.events.is_empty() {
+            release_hold(&mut shared);
+            if let Some(message) = pop_message(&mut shared) {
+                return Poll::Ready(Some(Ok(message)));
+            }
+        }
+    }
     inner.poll_with(
         cx,
         Half::Read,
         Flush::WhenIdle,
         release_hold,
-        |shared, _| {
-            while let Some(event) = shared.events.pop_front() {
-                if let Some(message) = Message::from_event(event) {
-                    // If a bad frame followed this message, let the application answer it first.
-                    shared.hold_failure = shared.conn.failure_pending();
-                    return Poll::Ready(Some(Ok(message)));
-                }
+        |shared, proxy_cx| {
+            if let Some(message) = pop_message(shared) {
+                return Poll::Ready(Some(Ok(message)));
             }
             let Some(closed) = shared.finished().cloned() else {
-                shared.shrink_if_idle();
+                shared.shrink_if_idle(proxy_cx);
                 return Poll::Pending;
             };
             if shared.end_reported {
@@ -295,6 +315,10 @@ fn poll_ready<S: Transport, R: Runtime>(
     inner: &Inner<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
+    if inner.lock().room_to_queue() {
+        // Fast path: a drive would not write yet (corked), so there is nothing to drive.
+        return Poll::Ready(Ok(()));
+    }
     inner.poll_with(
         cx,
         Half::Write,

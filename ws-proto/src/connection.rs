@@ -34,6 +34,7 @@ use crate::utf8::Utf8Validator;
 use crate::{Config, Instant};
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 /// Where the connection is in its life; each phase owns the timer that bounds it.
@@ -602,6 +603,27 @@ impl Connection {
     /// read or write) to keep idle connections small; it never affects data.
     pub fn shrink_buffers(&mut self, keep: usize) {
         self.out.shrink(keep);
+    }
+
+    /// Hands back memory to receive a later large frame into, such as a large message the
+    /// driver finished writing ([`Transmit::take_reusable`]): an echo or relay then receives
+    /// into memory already in use instead of fresh pages. Kept until
+    /// [`shrink_buffers`](Self::shrink_buffers); the contents are never read.
+    ///
+    /// [`Transmit::take_reusable`]: crate::Transmit::take_reusable
+    pub fn recycle_buffer(&mut self, buf: Vec<u8>) {
+        self.reader.recycle(buf);
+    }
+
+    /// Capacity of the buffer kept by [`recycle_buffer`](Self::recycle_buffer), 0 if none.
+    pub fn recycled_capacity(&self) -> usize {
+        self.reader.recycled_capacity()
+    }
+
+    /// Frees the buffer kept by [`recycle_buffer`](Self::recycle_buffer) (the connection has
+    /// been idle for a while).
+    pub fn release_recycled_buffer(&mut self) {
+        self.reader.release_recycled();
     }
 
     // ----- outputs -----

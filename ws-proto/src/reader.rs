@@ -83,9 +83,10 @@ const EAGER_RESERVE: usize = 1 << 20;
 /// directly ([`Reader::direct_window`]): below it, one copy from the driver's buffer is cheaper.
 const DIRECT_READ_MIN: u64 = 16 * 1024;
 
-/// The smallest direct-read window. Windows are zero-filled (safe Rust reads only into
-/// initialized memory), so they grow with what arrived: memory touched stays within about twice
-/// the payload received, plus this.
+/// The smallest direct-read window. Windows past a frame's first 1 MiB are zero-filled (safe Rust
+/// reads only into initialized memory), so they grow with what arrived: memory touched stays
+/// within about twice the payload received, plus this. The first 1 MiB comes zeroed from the
+/// allocator, which touches no fresh page to do so.
 const DIRECT_WINDOW_MIN: usize = 64 * 1024;
 
 #[derive(Debug)]
@@ -103,6 +104,10 @@ pub(crate) struct Reader {
     frame: Option<FrameInProgress>,
     message: Option<MessageInProgress>,
     control: Vec<u8>,
+    /// Memory handed back by the driver (a large message it finished writing) to receive the
+    /// next large frame into: already in use, so no page faults, and its stale bytes serve as
+    /// an initialized direct-read window without zero-filling.
+    recycled: Vec<u8>,
 }
 
 impl From<HeaderError> for ProtocolError {
@@ -128,6 +133,7 @@ impl Reader {
             frame: None,
             message: None,
             control: Vec::new(),
+            recycled: Vec::new(),
         }
     }
 
@@ -298,10 +304,26 @@ impl Reader {
                     });
                 }
                 if !message.compressed {
-                    // At most EAGER_RESERVE, so it fits in usize. A failed reservation is not
-                    // an error: the buffer then grows as payload arrives.
+                    // At most EAGER_RESERVE, so it fits in usize.
                     let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
-                    let _ = message.buf.try_reserve_exact(eager);
+                    let large = message.buf.is_empty() && header.payload_len >= DIRECT_READ_MIN;
+                    if large && self.recycled.capacity() >= eager {
+                        // The stale bytes, up to the frame's length, become the window.
+                        let mut buf = core::mem::take(&mut self.recycled);
+                        buf.truncate(eager);
+                        message.window = buf.len();
+                        message.buf = buf;
+                    } else if large {
+                        // Zeroed by the allocator (calloc): fresh pages come zeroed from the
+                        // kernel as they are first touched, so this is a window as large as the
+                        // frame (one read can take it all) that costs no zero-filling pass.
+                        message.buf = alloc::vec![0; eager];
+                        message.window = eager;
+                    } else {
+                        // A failed reservation is not an error: the buffer then grows as payload
+                        // arrives.
+                        let _ = message.buf.try_reserve_exact(eager);
+                    }
                 }
             }
         }
@@ -327,6 +349,13 @@ impl Reader {
                 frame.received += chunk.len() as u64;
                 let mask = frame.header.mask;
                 return self.inflate_payload(chunk, mask, offset);
+            }
+            if message.window >= chunk.len() {
+                // Into the window (a recycled buffer's stale bytes): no growth, no zeroing.
+                let start = message.buf.len() - message.window;
+                message.buf[start..start + chunk.len()].copy_from_slice(chunk);
+                message.window -= chunk.len();
+                return self.payload_stored(start, chunk.len());
             }
             message.close_window();
             &mut message.buf
@@ -378,6 +407,22 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `buf` (the larger one) to receive a later large frame into.
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() > self.recycled.capacity() {
+            self.recycled = buf;
+        }
+    }
+
+    pub(crate) fn recycled_capacity(&self) -> usize {
+        self.recycled.capacity()
+    }
+
+    /// Frees a recycled buffer (the connection went idle).
+    pub(crate) fn release_recycled(&mut self) {
+        self.recycled = Vec::new();
     }
 
     /// Where a driver may read the current frame's payload directly, skipping the copy from its

@@ -52,7 +52,13 @@ pub struct Transmit {
     len: usize,
     /// An emptied owned buffer kept for the next batch.
     spare: Vec<u8>,
+    /// A large shared payload that was written and is no longer referenced anywhere else: its
+    /// memory can receive the next large message ([`take_reusable`](Self::take_reusable)).
+    reusable: Option<Vec<u8>>,
 }
+
+/// Written shared payloads at least this large are kept for reuse.
+const REUSE_MIN: usize = 16 * 1024;
 
 #[derive(Debug)]
 enum Segment {
@@ -140,18 +146,36 @@ impl Transmit {
         if self.spare.capacity() > keep {
             self.spare = Vec::new();
         }
+        self.reusable = None;
         if self.segments.is_empty() && self.segments.capacity() > 4 {
             self.segments = VecDeque::new();
         }
     }
 
+    /// A written payload's buffer nobody else holds (an echoed or forwarded message, say), for
+    /// [`Connection::recycle_buffer`](crate::Connection::recycle_buffer): receiving into memory
+    /// already in use costs no page faults. Its contents are stale bytes, not zeroes.
+    pub fn take_reusable(&mut self) -> Option<Vec<u8>> {
+        self.reusable.take()
+    }
+
     fn pop_front(&mut self) {
         self.offset = 0;
-        if let Some(Segment::Owned(mut bytes)) = self.segments.pop_front() {
-            if bytes.capacity() > self.spare.capacity() {
+        match self.segments.pop_front() {
+            Some(Segment::Owned(mut bytes)) if bytes.capacity() > self.spare.capacity() => {
                 bytes.clear();
                 self.spare = bytes;
             }
+            Some(Segment::Shared(bytes)) if bytes.len() >= REUSE_MIN => {
+                // Only the sole owner gets the memory back; otherwise this drops a reference.
+                if let Ok(bytes) = bytes.try_into_mut() {
+                    let kept = self.reusable.as_ref().map_or(0, Vec::capacity);
+                    if bytes.capacity() > kept {
+                        self.reusable = Some(Vec::from(bytes));
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -246,6 +270,29 @@ mod tests {
         );
         t.shrink(100);
         assert_eq!(t.spare.capacity(), 0, "idle: freed");
+    }
+
+    #[test]
+    fn a_written_payload_nobody_else_holds_is_offered_for_reuse() {
+        let mut t = Transmit::new();
+        let held = Bytes::from(vec![1u8; 20_000]);
+        t.put_shared(held.clone());
+        t.put_shared(Bytes::from(vec![2u8; 30_000]));
+        t.put_shared(Bytes::from(vec![3u8; 100]));
+        t.advance(50_100);
+        let reused = t.take_reusable().expect("the unshared 30 KB payload");
+        assert!(reused.capacity() >= 30_000);
+        assert!(
+            t.take_reusable().is_none(),
+            "the held one and the small one are not offered"
+        );
+        drop(held);
+        t.put_shared(Bytes::from(vec![4u8; 40_000]));
+        t.shrink(0);
+        t.advance(40_000);
+        assert!(t.take_reusable().is_some());
+        t.shrink(0);
+        assert!(t.take_reusable().is_none(), "idle: freed");
     }
 
     #[test]

@@ -12,7 +12,18 @@ use ws_proto::{Config, Connection, Event, Instant, Role};
 /// Feeds `wire` as a driver that uses direct reads would: whenever the connection offers a
 /// payload buffer, it "reads" at most the next size there; otherwise it hands the next size of
 /// bytes to `handle_read`. Returns the trace and how many bytes went in directly.
-fn feed_direct(mut conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usize) {
+fn feed_direct(conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usize) {
+    feed_direct_recycling(conn, wire, sizes, &[])
+}
+
+/// Like `feed_direct`, handing the connection a buffer of stale bytes (0xee) of the next of
+/// `recycle` sizes after every step that produced output (as a driver does after a write).
+fn feed_direct_recycling(
+    mut conn: Connection,
+    wire: &[u8],
+    sizes: &[usize],
+    recycle: &[usize],
+) -> (Vec<Out>, usize) {
     let mut trace = Vec::new();
     let mut pos = 0;
     let mut direct = 0;
@@ -32,7 +43,10 @@ fn feed_direct(mut conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>,
             conn.handle_read(Instant::ZERO, &wire[pos..pos + n]);
             pos += n;
         }
-        drain_into(&mut conn, &mut trace);
+        let fresh = drain_into(&mut conn, &mut trace);
+        if !recycle.is_empty() && !fresh.is_empty() {
+            conn.recycle_buffer(vec![0xee; recycle[i % recycle.len()]]);
+        }
     }
     conn.handle_eof(Instant::ZERO);
     drain_into(&mut conn, &mut trace);
@@ -158,9 +172,10 @@ fn memory_touched_grows_with_what_arrived() {
     let mut received = 0usize;
     for step in 0..3000 {
         let buf = conn.payload_buffer().expect("a window");
-        // The window never reaches past the larger of twice what arrived and 64 KiB.
+        // The window never reaches past the frame's first MiB (zeroed by the allocator, which
+        // touches no fresh page) or twice what arrived plus 64 KiB, whichever is larger.
         assert!(
-            buf.len() <= received.max(64 << 10),
+            received + buf.len() <= (1 << 20).max(2 * received + (64 << 10)),
             "{} after {received}",
             buf.len()
         );
@@ -177,6 +192,23 @@ fn memory_touched_grows_with_what_arrived() {
     assert!(conn.receive_allocated() <= 14 + (1 << 20).max(2 * received + (64 << 10)));
 }
 
+#[test]
+fn recycled_buffers_of_stale_bytes_change_nothing() {
+    for role in [Role::Server, Role::Client] {
+        for stream in [false, true] {
+            let wire = wire_for(role, true);
+            let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+            for recycle in [&[1usize << 20][..], &[16_384, 300_000, 0], &[5_000_000]] {
+                for sizes in [&[1usize][..], &[7, 4096, 3], &[65_536], &[100, 30_000]] {
+                    let conn = new_conn(role, config(stream));
+                    let (got, _) = feed_direct_recycling(conn, &wire, sizes, recycle);
+                    assert!(got == expected, "{role:?} {stream} {recycle:?} {sizes:?}");
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -191,6 +223,10 @@ proptest! {
         let wire = wire_for(role, bad);
         let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
         let (got, _) = feed_direct(new_conn(role, config(stream)), &wire, &sizes);
+        prop_assert!(got == expected);
+        let recycle = [sizes[0] * 16, 70_000];
+        let conn = new_conn(role, config(stream));
+        let (got, _) = feed_direct_recycling(conn, &wire, &sizes, &recycle);
         prop_assert!(got == expected);
     }
 }
