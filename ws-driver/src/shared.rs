@@ -20,7 +20,7 @@ const BUDGET: usize = 32;
 
 /// Unwritten output past which even a corked drive writes: enough to batch many small messages
 /// into one syscall, small enough that a batch of large ones still streams.
-const CORK_BYTES: usize = 16 * 1024;
+const CORK_BYTES: usize = 64 * 1024;
 
 /// Output buffer capacity kept while a connection is idle: larger buffers (left by a big batch)
 /// are recycled while it is busy and freed when it goes idle (`Shared::shrink_if_idle`), so an
@@ -315,7 +315,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if error.is_none() && wrote && self.out.is_empty() {
             self.needs_flush = true;
         }
-        if let Some(buf) = self.out.take_reusable() {
+        while let Some(buf) = self.out.take_reusable() {
             self.conn.recycle_buffer(buf);
         }
         if error.is_none() && self.out.is_empty() && self.needs_flush {

@@ -107,8 +107,12 @@ pub(crate) struct Reader {
     /// Memory handed back by the driver (a large message it finished writing) to receive the
     /// next large frame into: already in use, so no page faults, and its stale bytes serve as
     /// an initialized direct-read window without zero-filling.
-    recycled: Vec<u8>,
+    recycled: [Vec<u8>; RECYCLED_BUFFERS],
 }
+
+/// Recycled buffers kept: with messages pipelined, the next large frame often starts arriving
+/// before the last echo is written, so one buffer alone is often still in use.
+const RECYCLED_BUFFERS: usize = 2;
 
 impl From<HeaderError> for ProtocolError {
     fn from(e: HeaderError) -> Self {
@@ -133,7 +137,7 @@ impl Reader {
             frame: None,
             message: None,
             control: Vec::new(),
-            recycled: Vec::new(),
+            recycled: Default::default(),
         }
     }
 
@@ -166,6 +170,11 @@ impl Reader {
         &mut self,
         input: &[u8],
     ) -> (usize, Result<Option<Incoming>, ProtocolError>) {
+        if self.frame.is_none() && self.header_len == 0 && self.message.is_none() {
+            if let Some(whole) = self.read_whole_message(input) {
+                return whole;
+            }
+        }
         let mut pos = 0;
         loop {
             if self.frame.is_none() {
@@ -206,6 +215,46 @@ impl Reader {
                 Err(e) => return (pos, Err(e)),
             }
         }
+    }
+
+    /// The common case in one step: an unfragmented, uncompressed text or binary message whose
+    /// frame lies whole in `input`, checked and delivered with one allocation and one pass over
+    /// the payload. `None` for anything else (including every error): the general path then
+    /// takes it, byte for byte the same.
+    fn read_whole_message(
+        &mut self,
+        input: &[u8],
+    ) -> Option<(usize, Result<Option<Incoming>, ProtocolError>)> {
+        let (header, header_len) = FrameHeader::parse(input).ok().flatten()?;
+        let masked_right = match self.role {
+            Role::Server => header.mask.is_some(),
+            Role::Client => header.mask.is_none(),
+        };
+        let kind_ok = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let limit = self.max_frame_size.min(self.max_message_size) as u64;
+        if !header.fin
+            || header.rsv != 0
+            || !kind_ok
+            || !masked_right
+            || self.stream_fragments
+            || header.payload_len > limit
+        {
+            return None;
+        }
+        // Within a configured limit, so within usize.
+        let end = header_len.checked_add(header.payload_len as usize)?;
+        let mut payload = input.get(header_len..end)?.to_vec();
+        if let Some(mask) = header.mask {
+            apply_mask(&mut payload, mask, 0);
+        }
+        let item = match header.opcode {
+            OpCode::Text => match String::from_utf8(payload) {
+                Ok(text) => Incoming::Text(text),
+                Err(_) => return Some((end, Err(ProtocolError::InvalidUtf8))),
+            },
+            _ => Incoming::Binary(Bytes::from(payload)),
+        };
+        Some((end, Ok(Some(item))))
     }
 
     /// Collects header bytes; decodes straight from `input` when the whole header is there.
@@ -307,9 +356,10 @@ impl Reader {
                     // At most EAGER_RESERVE, so it fits in usize.
                     let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
                     let large = message.buf.is_empty() && header.payload_len >= DIRECT_READ_MIN;
-                    if large && self.recycled.capacity() >= eager {
+                    let fits = self.recycled.iter().position(|b| b.capacity() >= eager);
+                    if let (true, Some(fits)) = (large, fits) {
                         // The stale bytes, up to the frame's length, become the window.
-                        let mut buf = core::mem::take(&mut self.recycled);
+                        let mut buf = core::mem::take(&mut self.recycled[fits]);
                         buf.truncate(eager);
                         message.window = buf.len();
                         message.buf = buf;
@@ -409,20 +459,23 @@ impl Reader {
         Ok(())
     }
 
-    /// Keeps `buf` (the larger one) to receive a later large frame into.
+    /// Keeps `buf` (if larger than a buffer kept already) to receive a later large frame into.
     pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
-        if buf.capacity() > self.recycled.capacity() {
-            self.recycled = buf;
+        // Replace the smallest kept buffer if this one is larger.
+        if let Some(slot) = self.recycled.iter_mut().min_by_key(|b| b.capacity()) {
+            if buf.capacity() > slot.capacity() {
+                *slot = buf;
+            }
         }
     }
 
     pub(crate) fn recycled_capacity(&self) -> usize {
-        self.recycled.capacity()
+        self.recycled.iter().map(Vec::capacity).sum()
     }
 
     /// Frees a recycled buffer (the connection went idle).
     pub(crate) fn release_recycled(&mut self) {
-        self.recycled = Vec::new();
+        self.recycled = Default::default();
     }
 
     /// Where a driver may read the current frame's payload directly, skipping the copy from its

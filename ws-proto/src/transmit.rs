@@ -54,8 +54,11 @@ pub struct Transmit {
     spare: Vec<u8>,
     /// A large shared payload that was written and is no longer referenced anywhere else: its
     /// memory can receive the next large message ([`take_reusable`](Self::take_reusable)).
-    reusable: Option<Vec<u8>>,
+    reusable: Vec<Vec<u8>>,
 }
+
+/// Written payload buffers kept for [`Transmit::take_reusable`] at most.
+const REUSABLE_MAX: usize = 2;
 
 /// Written shared payloads at least this large are kept for reuse.
 const REUSE_MIN: usize = 16 * 1024;
@@ -146,7 +149,7 @@ impl Transmit {
         if self.spare.capacity() > keep {
             self.spare = Vec::new();
         }
-        self.reusable = None;
+        self.reusable = Vec::new();
         if self.segments.is_empty() && self.segments.capacity() > 4 {
             self.segments = VecDeque::new();
         }
@@ -156,7 +159,7 @@ impl Transmit {
     /// [`Connection::recycle_buffer`](crate::Connection::recycle_buffer): receiving into memory
     /// already in use costs no page faults. Its contents are stale bytes, not zeroes.
     pub fn take_reusable(&mut self) -> Option<Vec<u8>> {
-        self.reusable.take()
+        self.reusable.pop()
     }
 
     fn pop_front(&mut self) {
@@ -166,13 +169,12 @@ impl Transmit {
                 bytes.clear();
                 self.spare = bytes;
             }
-            Some(Segment::Shared(bytes)) if bytes.len() >= REUSE_MIN => {
+            Some(Segment::Shared(bytes))
+                if bytes.len() >= REUSE_MIN && self.reusable.len() < REUSABLE_MAX =>
+            {
                 // Only the sole owner gets the memory back; otherwise this drops a reference.
                 if let Ok(bytes) = bytes.try_into_mut() {
-                    let kept = self.reusable.as_ref().map_or(0, Vec::capacity);
-                    if bytes.capacity() > kept {
-                        self.reusable = Some(Vec::from(bytes));
-                    }
+                    self.reusable.push(Vec::from(bytes));
                 }
             }
             _ => {}
@@ -281,7 +283,7 @@ mod tests {
         t.put_shared(Bytes::from(vec![3u8; 100]));
         t.advance(50_100);
         let reused = t.take_reusable().expect("the unshared 30 KB payload");
-        assert!(reused.capacity() >= 30_000);
+        assert!(reused.capacity() >= 30_000 && reused.capacity() < 40_000);
         assert!(
             t.take_reusable().is_none(),
             "the held one and the small one are not offered"

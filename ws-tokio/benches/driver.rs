@@ -6,7 +6,7 @@
 //! the picture.
 //!
 //!     cargo bench -p ws-tokio --bench driver
-//!     cargo bench -p ws-tokio --bench driver -- 16 [text] [each]   # one workload
+//!     cargo bench -p ws-tokio --bench driver -- 16 [text] [each|receive]   # one workload
 //!
 //! A plain timing harness (median of 7 runs), like `ws-proto/benches/codec.rs`.
 
@@ -86,6 +86,32 @@ fn client_batch(size: usize, per_batch: usize, text: bool) -> Vec<u8> {
     out
 }
 
+/// ns per message received (and dropped) for one run of `messages` messages.
+fn run_receive(size: usize, text: bool, messages: usize) -> f64 {
+    const BATCH: usize = 64;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let io = Replay {
+            batch: client_batch(size, BATCH, text),
+            rounds: messages / BATCH,
+            pos: 0,
+            written: 0,
+        };
+        let mut ws = ws_tokio::from_raw_socket(io, Role::Server, Config::default());
+        let start = Instant::now();
+        let mut received = 0;
+        while let Some(Ok(m)) = ws.next().await {
+            received += usize::from(matches!(m, Message::Binary(_) | Message::Text(_)));
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(received, messages / BATCH * BATCH);
+        elapsed.as_nanos() as f64 / received as f64
+    })
+}
+
 /// ns per message for one run of `messages` messages.
 fn run(size: usize, text: bool, per_message_flush: bool, messages: usize) -> f64 {
     const BATCH: usize = 8;
@@ -136,17 +162,27 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    if let Some(size) = args.first().and_then(|a| a.parse().ok()) {
+    if let Some(size) = args.first().and_then(|a| a.parse::<usize>().ok()) {
         let text = args.iter().any(|a| a == "text");
         let each = args.iter().any(|a| a == "each");
-        println!(
-            "{:.0} ns/msg",
-            run(size, text, each, 20_000_000 / (size / 16).max(1))
-        );
+        let messages = 20_000_000 / (size / 16).max(1);
+        if args.iter().any(|a| a == "receive") {
+            println!("{:.0} ns/msg", run_receive(size, text, messages));
+        } else {
+            println!("{:.0} ns/msg", run(size, text, each, messages));
+        }
         return;
     }
     println!("| workload | ns/msg (median of 7) |");
     println!("|---|---:|");
+    for (size, messages) in [(16, 4_000_000), (1024, 1_000_000)] {
+        for text in [false, true] {
+            let mut runs: Vec<f64> = (0..7).map(|_| run_receive(size, text, messages)).collect();
+            runs.sort_by(f64::total_cmp);
+            let kind = if text { "text" } else { "binary" };
+            println!("| receive {size} B {kind} | {:.0} |", runs[3]);
+        }
+    }
     for (size, messages) in [(16, 2_000_000), (1024, 1_000_000), (64 * 1024, 50_000)] {
         for text in [false, true] {
             for per_message_flush in [false, true] {
