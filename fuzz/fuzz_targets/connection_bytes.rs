@@ -1,6 +1,8 @@
 //! A whole connection fed arbitrary bytes in arbitrary chunks, with EOF and timeouts.
 //! Byte 0 picks the role, byte 1 the configuration; then each chunk is a length byte and data.
-//! The same input is also fed whole: both must produce the same events.
+//! The same input is also fed whole: both must produce the same events. Control bits also make
+//! a chunk go in through `payload_buffer` (direct reads) when one is offered, and hand the
+//! connection recycled buffers of stale bytes: neither may change anything.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
@@ -13,6 +15,18 @@ fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])]) -> Checker 
     let mut checker = Checker::default();
     let mut now = Instant::ZERO;
     for &(control, chunk) in chunks {
+        let mut chunk = chunk;
+        if control & 0x20 != 0 {
+            if let Some(window) = conn.payload_buffer() {
+                let n = chunk.len().min(window.len());
+                window[..n].copy_from_slice(&chunk[..n]);
+                conn.handle_payload_read(now, n);
+                chunk = &chunk[n..];
+            }
+        }
+        if control & 0x40 != 0 {
+            conn.recycle_buffer(vec![0xee; (control as usize & 0x1f) << 11]);
+        }
         conn.handle_read(now, chunk);
         checker.drain(&mut conn);
         Checker::check_memory(&conn, max_message);
