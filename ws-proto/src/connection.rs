@@ -788,6 +788,7 @@ impl Connection {
         self.outgoing = None;
     }
 
+    #[inline(always)]
     fn on_incoming(&mut self, now: Instant, item: Incoming) {
         match item {
             Incoming::Text(text) => self.out.event(Event::Text(text)),
