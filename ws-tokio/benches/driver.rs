@@ -86,21 +86,34 @@ fn client_batch(size: usize, per_batch: usize, text: bool) -> Vec<u8> {
     out
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A server WebSocket over a `Replay` of about `messages` client frames, `batch` per read.
+fn server_over(
+    size: usize,
+    text: bool,
+    batch: usize,
+    messages: usize,
+) -> ws_tokio::WebSocket<Replay> {
+    let io = Replay {
+        batch: client_batch(size, batch, text),
+        rounds: messages / batch,
+        pos: 0,
+        written: 0,
+    };
+    ws_tokio::from_raw_socket(io, Role::Server, Config::default())
+}
+
 /// ns per message received (and dropped) for one run of `messages` messages.
 fn run_receive(size: usize, text: bool, messages: usize) -> f64 {
     const BATCH: usize = 64;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let io = Replay {
-            batch: client_batch(size, BATCH, text),
-            rounds: messages / BATCH,
-            pos: 0,
-            written: 0,
-        };
-        let mut ws = ws_tokio::from_raw_socket(io, Role::Server, Config::default());
+    runtime().block_on(async {
+        let mut ws = server_over(size, text, BATCH, messages);
         let start = Instant::now();
         let mut received = 0;
         while let Some(Ok(m)) = ws.next().await {
@@ -115,18 +128,8 @@ fn run_receive(size: usize, text: bool, messages: usize) -> f64 {
 /// ns per message for one run of `messages` messages.
 fn run(size: usize, text: bool, per_message_flush: bool, messages: usize) -> f64 {
     const BATCH: usize = 8;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let io = Replay {
-            batch: client_batch(size, BATCH, text),
-            rounds: messages / BATCH,
-            pos: 0,
-            written: 0,
-        };
-        let mut ws = ws_tokio::from_raw_socket(io, Role::Server, Config::default());
+    runtime().block_on(async {
+        let mut ws = server_over(size, text, BATCH, messages);
         let start = Instant::now();
         let mut echoed = 0;
         let mut batch = Vec::with_capacity(BATCH);
