@@ -4,10 +4,11 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::random::{handshake_key, OsMasks};
 use crate::runtime::{Runtime, Transport};
+use crate::shared::with_read_buf;
 use crate::websocket::WebSocket;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
 use std::task::Poll;
 use ws_proto::handshake::{Accept, ClientAction, ClientHandshake, ServerAction, ServerHandshake};
@@ -37,17 +38,20 @@ impl Decision {
     }
 }
 
-/// A transport, a clock and a timer for the duration of a handshake.
+/// A transport, a clock and a timer for the duration of a handshake. Reads go through the
+/// thread's shared read buffer (the handshake machines copy what they keep), so a burst of
+/// concurrent handshakes does not touch a read buffer each.
 struct HandshakeIo<S, R: Runtime> {
     io: S,
     epoch: std::time::Instant,
-    buf: Box<[u8]>,
+    read_size: usize,
     timer: Option<R::Timer>,
     runtime: PhantomData<R>,
 }
 
+/// What a handshake read brought. The bytes were handed to the handshake machine already.
 enum Input {
-    Bytes(usize),
+    Bytes,
     Eof,
     Timeout,
 }
@@ -57,7 +61,7 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
         HandshakeIo {
             io,
             epoch: R::now(),
-            buf: vec![0; read_buffer_size.clamp(1, 16 * 1024)].into_boxed_slice(),
+            read_size: read_buffer_size.clamp(1, 16 * 1024),
             timer: None,
             runtime: PhantomData,
         }
@@ -79,8 +83,12 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
         Ok(())
     }
 
-    /// Waits for bytes, EOF, or `deadline`.
-    async fn read(&mut self, deadline: Option<Instant>) -> Result<Input, Error> {
+    /// Waits for bytes (handed to `handle` with the time they arrived), EOF, or `deadline`.
+    async fn read(
+        &mut self,
+        deadline: Option<Instant>,
+        mut handle: impl FnMut(Instant, &[u8]),
+    ) -> Result<Input, Error> {
         if let Some(deadline) = deadline {
             let at = self.epoch + deadline.as_duration();
             match &mut self.timer {
@@ -88,10 +96,21 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
                 None => self.timer = Some(R::timer(at)),
             }
         }
+        let epoch = self.epoch;
         poll_fn(|cx| {
-            match self.io.poll_read(cx, &mut self.buf) {
+            let read = with_read_buf(self.read_size, |buf| {
+                let read = self.io.poll_read(cx, buf);
+                if let Poll::Ready(Ok(n)) = read {
+                    if n > 0 {
+                        let now = R::now().saturating_duration_since(epoch);
+                        handle(Instant::from_duration(now), &buf[..n]);
+                    }
+                }
+                read
+            });
+            match read {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(Input::Eof)),
-                Poll::Ready(Ok(n)) => return Poll::Ready(Ok(Input::Bytes(n))),
+                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Input::Bytes)),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
                 Poll::Pending => {}
             }
@@ -108,7 +127,19 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
 
 /// Runs the client handshake for `request` over `io` and returns the open WebSocket and the
 /// server's 101 response.
-pub async fn client_handshake<S: Transport, R: Runtime>(
+///
+/// The handshake's state (parser, buffers, settings) lives in a box freed when it ends: an
+/// `async` task that awaits it then stays the size of what it holds afterwards, instead of
+/// carrying the handshake's size for the life of the connection.
+pub fn client_handshake<S: Transport, R: Runtime>(
+    io: S,
+    request: Request<()>,
+    config: Config,
+) -> impl Future<Output = Result<(WebSocket<S, R>, Response<()>), Error>> {
+    Box::pin(run_client_handshake(io, request, config))
+}
+
+async fn run_client_handshake<S: Transport, R: Runtime>(
     io: S,
     request: Request<()>,
     config: Config,
@@ -140,10 +171,12 @@ pub async fn client_handshake<S: Transport, R: Runtime>(
             }
         }
         let deadline = hs.poll_timeout();
-        let input = hio.read(deadline).await?;
+        let input = hio
+            .read(deadline, |now, bytes| hs.handle_read(now, bytes))
+            .await?;
         let now = hio.now();
         match input {
-            Input::Bytes(n) => hs.handle_read(now, &hio.buf[..n]),
+            Input::Bytes => {}
             Input::Eof => hs.handle_eof(now),
             Input::Timeout => hs.handle_timeout(now),
         }
@@ -153,7 +186,18 @@ pub async fn client_handshake<S: Transport, R: Runtime>(
 /// Runs the server handshake over `io`. `decide` sees every request (WebSocket upgrades and
 /// plain HTTP alike) and accepts or answers it. A request that is not a valid upgrade gets the
 /// right HTTP error without reaching `decide`.
-pub async fn server_handshake<S: Transport, R: Runtime>(
+///
+/// Like [`client_handshake`], the handshake's state lives in a box freed when it ends, so a
+/// task serving the connection is not sized for it.
+pub fn server_handshake<S: Transport, R: Runtime>(
+    io: S,
+    config: Config,
+    decide: impl FnOnce(&Request<()>) -> Decision,
+) -> impl Future<Output = Result<WebSocket<S, R>, Error>> {
+    Box::pin(run_server_handshake(io, config, decide))
+}
+
+async fn run_server_handshake<S: Transport, R: Runtime>(
     io: S,
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
@@ -236,10 +280,12 @@ pub async fn server_handshake<S: Transport, R: Runtime>(
             });
         }
         let deadline = hs.poll_timeout();
-        let input = hio.read(deadline).await?;
+        let input = hio
+            .read(deadline, |now, bytes| hs.handle_read(now, bytes))
+            .await?;
         let now = hio.now();
         match input {
-            Input::Bytes(n) => hs.handle_read(now, &hio.buf[..n]),
+            Input::Bytes => {}
             // A second EOF means the handshake has nothing more to do with this peer.
             Input::Eof if eof_seen => {
                 return Err(Error::Handshake(ws_proto::HandshakeError::UnexpectedEof))

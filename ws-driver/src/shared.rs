@@ -27,10 +27,10 @@ const CORK_BYTES: usize = 64 * 1024;
 /// idle connection holds no write buffer to speak of.
 const KEEP_OUT_CAPACITY: usize = 4096;
 
-/// How long an idle connection keeps a recycled receive buffer (a large message it wrote, kept
-/// to receive the next large one into): long enough to span the pauses of a busy exchange,
-/// short enough that idle connections do not hold large buffers.
-const RECYCLED_HOLD: Duration = Duration::from_secs(1);
+/// How long after its last read or write a connection keeps the memory it reuses while busy
+/// (a recycled receive buffer, the spare output buffers, the queues' storage): long enough to
+/// span the pauses of a busy exchange, short enough that idle connections hold none of it.
+const IDLE_RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// Segments per vectored write: a batch of large payloads and the headers between them.
 const MAX_WRITE_SEGMENTS: usize = 64;
@@ -44,7 +44,7 @@ thread_local! {
 
 /// Runs `f` with a read buffer of `size` bytes: this thread's shared one, or a temporary one if
 /// it is already in use (re-entrant polling, which the driver itself never does).
-fn with_read_buf<T>(size: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+pub(crate) fn with_read_buf<T>(size: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     READ_BUF.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < size {
@@ -59,7 +59,7 @@ fn with_read_buf<T>(size: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
 pub(crate) struct Shared<S, R: Runtime> {
     io: Option<S>,
     pub(crate) conn: Connection,
-    pub(crate) config: Config,
+    pub(crate) limits: Limits,
     epoch: std::time::Instant,
     /// Bytes from `Transmit` actions not yet on the socket: frames, and the large payloads the
     /// application handed over, written from its own buffers.
@@ -77,8 +77,11 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) hold_failure: bool,
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
-    /// Armed when the connection goes idle holding a recycled receive buffer; frees it.
+    /// Armed when the connection goes idle after reading or writing; frees what it kept for
+    /// reuse ([`Shared::release_idle_memory`]).
     release_timer: Option<R::Timer>,
+    /// Bytes were read or written since the last release: buffers may be kept for reuse.
+    used_since_release: bool,
     span: tracing::Span,
     /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
     opened_at: std::time::Instant,
@@ -93,6 +96,28 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) reader_gone: bool,
 }
 
+/// The driver settings a running connection consults (the core keeps its own): a few words
+/// instead of the whole [`Config`] on every connection.
+pub(crate) struct Limits {
+    pub(crate) write_high_water_mark: usize,
+    read_buffer_size: usize,
+    max_queued_messages: usize,
+    close_timeout: Duration,
+    monitor: Option<crate::Monitor>,
+}
+
+impl Limits {
+    fn new(config: Config) -> Limits {
+        Limits {
+            write_high_water_mark: config.write_high_water_mark,
+            read_buffer_size: config.read_buffer_size.max(1),
+            max_queued_messages: config.max_queued_messages,
+            close_timeout: config.protocol.close_timeout,
+            monitor: config.monitor,
+        }
+    }
+}
+
 impl<S: Transport, R: Runtime> Shared<S, R> {
     pub(crate) fn new(io: S, conn: Connection, epoch: std::time::Instant, config: Config) -> Self {
         let span = tracing::debug_span!("websocket", role = ?conn.role());
@@ -100,7 +125,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         Shared {
             io: Some(io),
             conn,
-            config,
+            limits: Limits::new(config),
             epoch,
             out: Transmit::new(),
             needs_flush: false,
@@ -114,6 +139,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             timer: None,
             timer_deadline: None,
             release_timer: None,
+            used_since_release: false,
             span,
             opened_at: R::now(),
             closing_since: None,
@@ -165,20 +191,40 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         true
     }
 
-    /// The reader is about to wait: if nothing is queued either way, give back the capacity the
-    /// output buffers kept for reuse.
+    /// The reader is about to wait: if nothing is queued either way, give back large buffers
+    /// now, and the rest of what is kept for reuse in `IDLE_RELEASE_AFTER` unless the
+    /// connection gets busy again.
     pub(crate) fn shrink_if_idle(&mut self, cx: &mut Context<'_>) {
-        if self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0 {
-            self.out.shrink(KEEP_OUT_CAPACITY);
-            self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
-            if self.conn.recycled_capacity() > 0 && self.release_timer.is_none() {
-                let mut timer = R::timer(R::now() + RECYCLED_HOLD);
-                if R::poll_timer(&mut timer, cx).is_ready() {
-                    self.conn.release_recycled_buffer();
-                } else {
-                    self.release_timer = Some(timer);
-                }
+        if !self.is_idle() {
+            return;
+        }
+        self.out.shrink(KEEP_OUT_CAPACITY);
+        self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
+        if self.used_since_release && self.release_timer.is_none() {
+            let mut timer = R::timer(R::now() + IDLE_RELEASE_AFTER);
+            if R::poll_timer(&mut timer, cx).is_ready() {
+                self.release_idle_memory();
+            } else {
+                self.release_timer = Some(timer);
             }
+        }
+    }
+
+    /// Nothing queued either way.
+    fn is_idle(&self) -> bool {
+        self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0
+    }
+
+    /// The release timer fired. The recycled receive buffer goes in any case (a busy connection
+    /// recycles a fresh one soon); if the connection is idle, so does every other buffer and
+    /// queue storage kept for reuse, leaving an idle connection its fixed-size state only.
+    fn release_idle_memory(&mut self) {
+        self.conn.release_recycled_buffer();
+        if self.is_idle() {
+            self.out.shrink(0);
+            self.conn.shrink_buffers(0);
+            self.events = VecDeque::new();
+            self.used_since_release = false;
         }
     }
 
@@ -189,7 +235,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let buffered = self.conn.buffered_amount();
         self.conn.state() == State::Open
             && buffered < CORK_BYTES
-            && buffered < self.config.write_high_water_mark
+            && buffered < self.limits.write_high_water_mark
     }
 
     /// Whether this drive writes: always when flushing or closing, past `CORK_BYTES`, and for the
@@ -255,7 +301,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let state = self.conn.state();
         if state == State::Closing && self.last_state == State::Open {
             self.closing_since = Some(R::now());
-            if let Some(monitor) = &self.config.monitor {
+            if let Some(monitor) = &self.limits.monitor {
                 monitor.closing();
             }
         }
@@ -266,7 +312,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Tells the monitor how the connection ended.
     fn observe_closed(&mut self, closed: &ws_proto::Closed) {
-        let Some(monitor) = &self.config.monitor else {
+        let Some(monitor) = &self.limits.monitor else {
             return;
         };
         let now = R::now();
@@ -303,6 +349,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                     self.out.advance(n);
                     self.conn.handle_written(n);
                     wrote = true;
+                    self.used_since_release = true;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -352,7 +399,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 return true;
             }
             if self.linger_until.is_none() {
-                self.linger_until = Some(R::now() + self.config.protocol.close_timeout);
+                self.linger_until = Some(R::now() + self.limits.close_timeout);
             }
         }
         progress
@@ -361,7 +408,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Closes the socket, first reading away what it holds so the kernel sends FIN, not RST.
     fn release_socket(&mut self, cx: &mut Context<'_>) {
         if let Some(mut io) = self.io.take() {
-            with_read_buf(self.config.read_buffer_size.max(1), |buf| {
+            with_read_buf(self.limits.read_buffer_size, |buf| {
                 for _ in 0..16 {
                     match io.poll_read(cx, buf) {
                         Poll::Ready(Ok(n)) if n > 0 => {}
@@ -391,7 +438,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if let Some(timer) = self.release_timer.as_mut() {
             if R::poll_timer(timer, cx).is_ready() {
                 self.release_timer = None;
-                self.conn.release_recycled_buffer();
+                self.release_idle_memory();
             }
         }
         if let Some(until) = self.linger_until {
@@ -438,13 +485,13 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         }
         // Backpressure, except while closing, when the peer's Close must still be read.
         if state == State::Open
-            && (self.events.len() >= self.config.max_queued_messages
-                || self.conn.buffered_amount() >= self.config.write_high_water_mark)
+            && (self.events.len() >= self.limits.max_queued_messages
+                || self.conn.buffered_amount() >= self.limits.write_high_water_mark)
         {
             return false;
         }
         let now = self.now();
-        let size = self.config.read_buffer_size.max(1);
+        let size = self.limits.read_buffer_size;
         let (Some(io), conn) = (self.io.as_mut(), &mut self.conn) else {
             return false;
         };
@@ -472,7 +519,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 self.eof = true;
                 self.conn.handle_eof(now);
             }
-            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Ok(_)) => self.used_since_release = true,
             Poll::Ready(Err(e)) => self.transport_error(e),
             Poll::Pending => return false,
         }

@@ -326,7 +326,7 @@ fn poll_ready<S: Transport, R: Runtime>(
         |_| {},
         |shared, _| {
             if shared.conn.state() == State::Open
-                && shared.conn.buffered_amount() >= shared.config.write_high_water_mark
+                && shared.conn.buffered_amount() >= shared.limits.write_high_water_mark
             {
                 // The drive above registered for writability.
                 Poll::Pending

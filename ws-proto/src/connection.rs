@@ -166,7 +166,7 @@ pub struct Connection {
     masks: Box<dyn MaskSource + Send>,
     outgoing: Option<OutgoingMessage>,
     /// Compresses outgoing messages, when permessage-deflate was negotiated.
-    deflater: Option<Deflater>,
+    deflater: Option<Box<Deflater>>,
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
     initiator: Initiator,
@@ -238,7 +238,7 @@ impl Connection {
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, params: crate::deflate::DeflateParams) -> Connection {
         let config = self.config.deflate.clone().unwrap_or_default();
-        self.deflater = Some(Deflater::new(self.role, &config, &params));
+        self.deflater = Some(Box::new(Deflater::new(self.role, &config, &params)));
         self.reader
             .enable_inflate(crate::deflate::Inflater::new(self.role, &params));
         self
@@ -599,8 +599,9 @@ impl Connection {
     }
 
     /// Frees buffer capacity kept for reuse beyond `keep` bytes: the output buffer a busy
-    /// connection recycles between batches. Call it when the connection goes idle (nothing to
-    /// read or write) to keep idle connections small; it never affects data.
+    /// connection recycles between batches and the output queue's storage. Call it when the
+    /// connection goes idle (nothing to read or write) to keep idle connections small; `keep` 0
+    /// frees all of it. It never affects data.
     pub fn shrink_buffers(&mut self, keep: usize) {
         self.out.shrink(keep);
     }
@@ -608,7 +609,7 @@ impl Connection {
     /// Hands back memory to receive a later large frame into, such as a large message the
     /// driver finished writing ([`Transmit::take_reusable`]): an echo or relay then receives
     /// into memory already in use instead of fresh pages. Kept until
-    /// [`shrink_buffers`](Self::shrink_buffers); the contents are never read.
+    /// [`release_recycled_buffer`](Self::release_recycled_buffer); the contents are never read.
     ///
     /// [`Transmit::take_reusable`]: crate::Transmit::take_reusable
     pub fn recycle_buffer(&mut self, buf: Vec<u8>) {

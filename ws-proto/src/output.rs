@@ -189,10 +189,14 @@ impl OutputQueue {
         Action::Transmit(n)
     }
 
-    /// Frees the spare buffer if it is larger than `keep` bytes.
+    /// Frees what the queue keeps for reuse if it is larger than `keep` bytes: the spare buffer,
+    /// and the storage of the queue itself when it is empty. `keep` 0 frees both.
     pub(crate) fn shrink(&mut self, keep: usize) {
         if self.spare.capacity() > keep {
             self.spare = Vec::new();
+        }
+        if self.items.is_empty() && self.items.capacity() * core::mem::size_of::<Output>() > keep {
+            self.items = VecDeque::new();
         }
     }
 

@@ -14,6 +14,7 @@ use crate::mask::apply_mask;
 use crate::state::Role;
 use crate::utf8::Utf8Validator;
 use crate::Config;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -98,7 +99,7 @@ pub(crate) struct Reader {
     /// Reserved bits a negotiated extension gave a meaning (RSV1 with permessage-deflate).
     allowed_rsv: u8,
     /// Inflates compressed messages, when permessage-deflate was negotiated.
-    inflater: Option<Inflater>,
+    inflater: Option<Box<Inflater>>,
     header: [u8; MAX_HEADER_LEN],
     header_len: usize,
     frame: Option<FrameInProgress>,
@@ -145,7 +146,7 @@ impl Reader {
     #[cfg(feature = "deflate")]
     pub(crate) fn enable_inflate(&mut self, inflater: Inflater) {
         self.allowed_rsv |= RSV1;
-        self.inflater = Some(inflater);
+        self.inflater = Some(Box::new(inflater));
     }
 
     /// Bytes held for frames and messages not yet complete.

@@ -144,13 +144,17 @@ impl Transmit {
         self.len = 0;
     }
 
-    /// Frees recycled capacity beyond `keep` bytes (call it when the connection goes idle).
+    /// Frees recycled capacity beyond `keep` bytes (call it when the connection goes idle): the
+    /// spare buffer, the segment list's storage once empty, and written payloads held for reuse.
+    /// `keep` 0 frees everything not holding unwritten bytes.
     pub fn shrink(&mut self, keep: usize) {
         if self.spare.capacity() > keep {
             self.spare = Vec::new();
         }
         self.reusable = Vec::new();
-        if self.segments.is_empty() && self.segments.capacity() > 4 {
+        if self.segments.is_empty()
+            && self.segments.capacity() * core::mem::size_of::<Segment>() > keep
+        {
             self.segments = VecDeque::new();
         }
     }

@@ -26,6 +26,7 @@ mod stream;
 
 use async_net::{TcpListener, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
@@ -100,38 +101,38 @@ async fn connect_inner(
 }
 
 /// Runs the client handshake over a stream you connected yourself.
-pub async fn client_async<S>(
+pub fn client_async<S>(
     request: http::Request<()>,
     stream: S,
     config: Config,
-) -> Result<(WebSocket<S>, http::Response<()>), Error>
+) -> impl Future<Output = Result<(WebSocket<S>, http::Response<()>), Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    ws_driver::client_handshake(FuturesIo(stream), request, config).await
+    ws_driver::client_handshake(FuturesIo(stream), request, config)
 }
 
 /// Accepts a WebSocket on an incoming stream with the default configuration; plain HTTP
 /// requests are answered 426 Upgrade Required.
-pub async fn accept<S>(stream: S) -> Result<WebSocket<S>, Error>
+pub fn accept<S>(stream: S) -> impl Future<Output = Result<WebSocket<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    accept_with(stream, Config::default(), |_| Decision::accept()).await
+    accept_with(stream, Config::default(), |_| Decision::accept())
 }
 
 /// Accepts with a configuration and a callback that sees every request and decides:
 /// [`Decision::Accept`] upgrades (optionally with a subprotocol and extra headers);
 /// [`Decision::Respond`] answers with that response instead and returns [`Error::Refused`].
-pub async fn accept_with<S>(
+pub fn accept_with<S>(
     stream: S,
     config: Config,
     callback: impl FnOnce(&http::Request<()>) -> Decision,
-) -> Result<WebSocket<S>, Error>
+) -> impl Future<Output = Result<WebSocket<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    ws_driver::server_handshake(FuturesIo(stream), config, callback).await
+    ws_driver::server_handshake(FuturesIo(stream), config, callback)
 }
 
 /// A WebSocket over a stream that was upgraded elsewhere: starts Open.

@@ -37,6 +37,7 @@
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::task::Poll;
@@ -243,25 +244,29 @@ async fn serve(which: Impl, addr: SocketAddr, mode: Mode) -> io::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let result = match which {
-                Impl::WsTokio => ws_tokio_conn(stream, mode).await,
-                Impl::Tungstenite => tungstenite_conn(stream, false, mode).await,
-                Impl::Tungstenite4k => tungstenite_conn(stream, true, mode).await,
-                Impl::FastWebSockets => match mode {
-                    Mode::Echo => fastwebsockets_conn(stream).await,
-                    Mode::Burst => fastwebsockets_burst(stream).await,
-                },
-                Impl::TokioWebSockets => tokio_websockets_conn(stream, mode).await,
-                Impl::RawTcp => match mode {
-                    Mode::Echo => raw_tcp_conn(stream).await,
-                    Mode::Burst => raw_tcp_burst(stream).await,
-                },
-                Impl::WsSmol | Impl::WsAsyncStd => unreachable!("not on tokio"),
-            };
-            verbose_error(result);
-        });
+        // One spawn per implementation, so each task is the size of its own future (one
+        // `async` block matching on `which` would be the size of the largest of them all,
+        // which the idle-memory figures would charge to every implementation).
+        match which {
+            Impl::WsTokio => spawn_conn(ws_tokio_conn(stream, mode)),
+            Impl::Tungstenite => spawn_conn(tungstenite_conn(stream, false, mode)),
+            Impl::Tungstenite4k => spawn_conn(tungstenite_conn(stream, true, mode)),
+            Impl::FastWebSockets => match mode {
+                Mode::Echo => spawn_conn(fastwebsockets_conn(stream)),
+                Mode::Burst => spawn_conn(fastwebsockets_burst(stream)),
+            },
+            Impl::TokioWebSockets => spawn_conn(tokio_websockets_conn(stream, mode)),
+            Impl::RawTcp => match mode {
+                Mode::Echo => spawn_conn(raw_tcp_conn(stream)),
+                Mode::Burst => spawn_conn(raw_tcp_burst(stream)),
+            },
+            Impl::WsSmol | Impl::WsAsyncStd => unreachable!("not on tokio"),
+        }
     }
+}
+
+fn spawn_conn(conn: impl Future<Output = Result<(), BoxError>> + Send + 'static) {
+    tokio::spawn(async move { verbose_error(conn.await) });
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
