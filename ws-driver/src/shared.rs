@@ -77,11 +77,15 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) hold_failure: bool,
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
-    /// Armed when the connection goes idle after reading or writing; frees what it kept for
-    /// reuse ([`Shared::release_idle_memory`]).
-    release_timer: Option<R::Timer>,
+    /// Armed when the connection goes idle after reading or writing, with its deadline; frees
+    /// what the connection kept for reuse ([`Shared::release_idle_memory`]).
+    release_timer: Option<(R::Timer, Instant)>,
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
+    /// The waker the timers were last polled with: a timer registered with it need not be
+    /// polled again before its deadline. (A WebSocket moved to another task, or split, polls
+    /// with a new waker, and the timers are then polled again to register it.)
+    timer_waker: Option<Waker>,
     span: tracing::Span,
     /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
     opened_at: std::time::Instant,
@@ -107,6 +111,11 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// Whether a monitor counts this connection (and may reach it from elsewhere).
+    pub(crate) fn monitored(&self) -> bool {
+        self.monitor.is_some()
+    }
+
     fn new(config: Config) -> Limits {
         Limits {
             write_high_water_mark: config.write_high_water_mark,
@@ -140,6 +149,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             timer_deadline: None,
             release_timer: None,
             used_since_release: false,
+            timer_waker: None,
             span,
             opened_at: R::now(),
             closing_since: None,
@@ -167,19 +177,21 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let _entered = span.enter();
         let events_before = self.events.len();
         let mut any = false;
+        // One clock read per drive, for the timers and the reads: a drive lasts microseconds.
+        let now = self.now();
         for _ in 0..BUDGET {
             self.take_actions();
             let mut progress = false;
             if self.may_write(flush) {
                 progress |= self.write(cx);
             }
-            progress |= self.fire_timer(cx);
+            progress |= self.fire_timer(cx, now);
             // Read on demand: while messages wait for the application there is nothing to gain
             // from the socket but a syscall (and a bad frame read too early).
             let reader = matches!(half, Half::Read) || self.reader_gone;
             let open = self.conn.state() == State::Open;
             if !open || (reader && self.events.is_empty()) {
-                progress |= self.read(cx);
+                progress |= self.read(cx, now);
             }
             any |= progress;
             if !progress {
@@ -205,7 +217,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             if R::poll_timer(&mut timer, cx).is_ready() {
                 self.release_idle_memory();
             } else {
-                self.release_timer = Some(timer);
+                self.release_timer = Some((timer, self.now() + IDLE_RELEASE_AFTER));
             }
         }
     }
@@ -431,12 +443,27 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.shutdown_pending = false;
     }
 
-    fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Fires the timers whose deadlines passed by `now`.
+    ///
+    /// A timer is polled only when it is new or re-armed, when the waker changed (either
+    /// registers the waker), or once `now` reached its deadline: polling a registered timer
+    /// that cannot have fired would cost a waker swap (tokio's `Sleep` clones the waker on
+    /// every poll) for each drive, that is for every batch of messages. When the timer fires
+    /// it wakes us, and by then the clock reads at or past its deadline (the [`Runtime`]
+    /// contract).
+    fn fire_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         if self.io.is_none() {
             return false;
         }
-        if let Some(timer) = self.release_timer.as_mut() {
-            if R::poll_timer(timer, cx).is_ready() {
+        let registered = self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if !registered {
+            self.timer_waker = Some(cx.waker().clone());
+        }
+        if let Some((timer, at)) = self.release_timer.as_mut() {
+            if (now >= *at || !registered) && R::poll_timer(timer, cx).is_ready() {
                 self.release_timer = None;
                 self.release_idle_memory();
             }
@@ -449,7 +476,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             return R::poll_timer(timer, cx).is_ready();
         }
         let deadline = self.conn.poll_timeout();
-        if deadline != self.timer_deadline {
+        let rearmed = deadline != self.timer_deadline;
+        if rearmed {
             self.timer_deadline = deadline;
             if let Some(deadline) = deadline {
                 let at = self
@@ -465,6 +493,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let (Some(deadline), Some(timer)) = (deadline, self.timer.as_mut()) else {
             return false;
         };
+        if registered && !rearmed && now < deadline {
+            return false;
+        }
         if R::poll_timer(timer, cx).is_pending() {
             return false;
         }
@@ -475,7 +506,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         true
     }
 
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         if self.io.is_none() {
             return false;
         }
@@ -490,7 +521,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         {
             return false;
         }
-        let now = self.now();
         let size = self.limits.read_buffer_size;
         let (Some(io), conn) = (self.io.as_mut(), &mut self.conn) else {
             return false;
@@ -649,6 +679,11 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<S, R>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, out of a connection nothing else shares any more (reunited halves).
+    pub(crate) fn into_shared(self) -> Mutex<Shared<S, R>> {
+        self.shared
     }
 
     /// Registers `cx` for `half`, runs `before`, drives the connection, then runs `f` on the

@@ -11,7 +11,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use ws_proto::{
     CloseCode, Closed, CommandError, Compression, Connection, Instant, MessageKind, Outcome, Role,
@@ -33,7 +33,17 @@ use ws_proto::{
 /// only when `poll_next` returns it, so dropping a pending `next()` (in `select!`, on a timeout)
 /// loses nothing; the next call returns the same message.
 pub struct WebSocket<S, R: Runtime> {
-    inner: Arc<Inner<S, R>>,
+    repr: Repr<S, R>,
+}
+
+/// Where a [`WebSocket`]'s state lives.
+enum Repr<S, R: Runtime> {
+    /// Owned by this value alone (not split, no monitor): `Stream` and `Sink` polls, which have
+    /// `&mut self`, reach it with no lock and no atomic operation, and drive the connection
+    /// with the task's own waker. The mutex serves the `&self` methods only.
+    Whole(Box<Mutex<Shared<S, R>>>),
+    /// Shared with split halves or a monitor: every access locks.
+    Shared(Arc<Inner<S, R>>),
 }
 
 /// The read half of a split [`WebSocket`]: a `Stream` of messages.
@@ -93,13 +103,28 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         config: Config,
     ) -> Self {
         let monitor = config.monitor.clone();
-        let inner = Inner::new(Shared::new(io, conn, epoch, config));
-        if let Some(monitor) = monitor {
-            let control: std::sync::Weak<dyn crate::monitor::Control> =
-                Arc::downgrade(&inner) as std::sync::Weak<Inner<S, R>>;
-            monitor.opened(control);
+        let shared = Shared::new(io, conn, epoch, config);
+        let Some(monitor) = monitor else {
+            return WebSocket {
+                repr: Repr::Whole(Box::new(Mutex::new(shared))),
+            };
+        };
+        // The monitor reaches the connection from elsewhere (to close or terminate it).
+        let inner = Inner::new(shared);
+        let control: std::sync::Weak<dyn crate::monitor::Control> =
+            Arc::downgrade(&inner) as std::sync::Weak<Inner<S, R>>;
+        monitor.opened(control);
+        WebSocket {
+            repr: Repr::Shared(inner),
         }
-        WebSocket { inner }
+    }
+
+    /// The state, for a `&self` method.
+    fn lock(&self) -> MutexGuard<'_, Shared<S, R>> {
+        match &self.repr {
+            Repr::Whole(shared) => lock(shared),
+            Repr::Shared(inner) => inner.lock(),
+        }
     }
 
     /// A WebSocket over a stream that was already upgraded elsewhere (hyper, axum, an HTTP/2
@@ -116,30 +141,36 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
 
     /// Connecting (never, once constructed), Open, Closing or Closed.
     pub fn state(&self) -> State {
-        state(&self.inner)
+        self.lock().conn.state()
     }
 
     /// Bytes queued and not yet written to the socket.
     pub fn buffered_amount(&self) -> usize {
-        self.inner.lock().conn.buffered_amount()
+        self.lock().conn.buffered_amount()
     }
 
     /// The final report (code, reason, was_clean, outcome) once the connection is Closed.
     pub fn closed(&self) -> Option<Closed> {
-        self.inner.lock().closed.as_deref().cloned()
+        self.lock().closed.as_deref().cloned()
     }
 
     /// Starts the close handshake and waits until the connection is Closed (at most the close
     /// timeout, then the socket is dropped). Messages that arrive meanwhile stay queued for the
     /// stream. Returns the final report.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Closed, Error> {
-        close(&self.inner, code, reason).await
+        match &self.repr {
+            Repr::Whole(shared) => close(&**shared, code, reason).await,
+            Repr::Shared(inner) => close(&**inner, code, reason).await,
+        }
     }
 
     /// Drops the connection at once: unsent frames are discarded, the socket closed, and the
     /// report says 1006, `Outcome::Terminated`.
     pub fn terminate(&self) {
-        self.inner.terminate();
+        match &self.repr {
+            Repr::Whole(shared) => lock(shared).terminate(),
+            Repr::Shared(inner) => inner.terminate(),
+        }
     }
 
     /// Sends a message choosing whether it is compressed (Node `ws`'s `send(data, {compress})`),
@@ -150,25 +181,42 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         message: Message,
         compression: Compression,
     ) -> Result<(), Error> {
-        send_with(&self.inner, message, compression).await
+        match &mut self.repr {
+            Repr::Whole(shared) => send_with(get_mut(shared), message, compression).await,
+            Repr::Shared(inner) => send_with(&**inner, message, compression).await,
+        }
     }
 
     /// Whether permessage-deflate was negotiated.
     pub fn is_compressing(&self) -> bool {
-        self.inner.lock().conn.is_compressing()
+        self.lock().conn.is_compressing()
     }
 
     /// Splits into a read half and a write half that can be used from different tasks.
     pub fn split(self) -> (ReadHalf<S, R>, WriteHalf<S, R>) {
-        let control: Arc<dyn ReaderControl> = self.inner.clone();
+        let inner = match self.repr {
+            Repr::Whole(shared) => {
+                Inner::new(shared.into_inner().unwrap_or_else(PoisonError::into_inner))
+            }
+            Repr::Shared(inner) => inner,
+        };
+        let control: Arc<dyn ReaderControl> = inner.clone();
         (
             ReadHalf {
-                inner: self.inner.clone(),
+                inner: inner.clone(),
                 guard: ReaderGuard(Some(control)),
             },
-            WriteHalf { inner: self.inner },
+            WriteHalf { inner },
         )
     }
+}
+
+fn lock<S: Transport, R: Runtime>(shared: &Mutex<Shared<S, R>>) -> MutexGuard<'_, Shared<S, R>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn get_mut<S: Transport, R: Runtime>(shared: &mut Mutex<Shared<S, R>>) -> &mut Shared<S, R> {
+    shared.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<S: Transport, R: Runtime> ReadHalf<S, R> {
@@ -177,8 +225,16 @@ impl<S: Transport, R: Runtime> ReadHalf<S, R> {
         if Arc::ptr_eq(&self.inner, &write.inner) {
             let ReadHalf { inner, mut guard } = self;
             guard.0 = None; // reunited, not gone
+            drop(guard);
             drop(write);
-            Ok(WebSocket { inner })
+            // Whole again unless a monitor still holds on to the connection.
+            let monitored = inner.lock().limits.monitored();
+            let repr = match Arc::try_unwrap(inner) {
+                Ok(inner) if !monitored => Repr::Whole(Box::new(inner.into_shared())),
+                Ok(inner) => Repr::Shared(Arc::new(inner)),
+                Err(inner) => Repr::Shared(inner),
+            };
+            Ok(WebSocket { repr })
         } else {
             Err(ReuniteError(self, write))
         }
@@ -186,14 +242,14 @@ impl<S: Transport, R: Runtime> ReadHalf<S, R> {
 
     /// The connection's state.
     pub fn state(&self) -> State {
-        state(&self.inner)
+        self.inner.lock().conn.state()
     }
 }
 
 impl<S: Transport, R: Runtime> WriteHalf<S, R> {
     /// See [`WebSocket::close`]; works after a split, while the read half is elsewhere.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Closed, Error> {
-        close(&self.inner, code, reason).await
+        close(&*self.inner, code, reason).await
     }
 
     /// See [`WebSocket::terminate`].
@@ -207,12 +263,12 @@ impl<S: Transport, R: Runtime> WriteHalf<S, R> {
         message: Message,
         compression: Compression,
     ) -> Result<(), Error> {
-        send_with(&self.inner, message, compression).await
+        send_with(&*self.inner, message, compression).await
     }
 
     /// The connection's state.
     pub fn state(&self) -> State {
-        state(&self.inner)
+        self.inner.lock().conn.state()
     }
 
     /// Bytes queued and not yet written to the socket.
@@ -221,22 +277,110 @@ impl<S: Transport, R: Runtime> WriteHalf<S, R> {
     }
 }
 
-fn state<S: Transport, R: Runtime>(inner: &Inner<S, R>) -> State {
-    inner.lock().conn.state()
+/// How a poll reaches the connection's state: through a lock (split halves, monitored
+/// connections, the `&self` methods) or directly (a whole WebSocket's `&mut self` polls).
+trait Access<S: Transport, R: Runtime> {
+    /// Runs `f` on the state, without driving the connection.
+    fn with<T>(&mut self, f: impl FnOnce(&mut Shared<S, R>) -> T) -> T;
+
+    /// Runs `before`, drives the connection for `half` (registering `cx` with whatever it
+    /// waits on), then runs `f`.
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        half: Half,
+        flush: Flush,
+        before: impl FnOnce(&mut Shared<S, R>),
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T;
+}
+
+/// Reborrowing, for the `async` functions that poll several times.
+impl<S: Transport, R: Runtime, A: Access<S, R>> Access<S, R> for &mut A {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Shared<S, R>) -> T) -> T {
+        (**self).with(f)
+    }
+
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        half: Half,
+        flush: Flush,
+        before: impl FnOnce(&mut Shared<S, R>),
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T {
+        (**self).poll_with(cx, half, flush, before, f)
+    }
+}
+
+/// Split halves and monitored connections: the lock, and wakers that reach both halves.
+impl<S: Transport, R: Runtime> Access<S, R> for &Inner<S, R> {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Shared<S, R>) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        half: Half,
+        flush: Flush,
+        before: impl FnOnce(&mut Shared<S, R>),
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T {
+        Inner::poll_with(self, cx, half, flush, before, f)
+    }
+}
+
+/// A whole WebSocket polled through `&mut self`: one task owns it, so it drives the connection
+/// with that task's waker.
+impl<S: Transport, R: Runtime> Access<S, R> for Shared<S, R> {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Shared<S, R>) -> T) -> T {
+        f(self)
+    }
+
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        half: Half,
+        flush: Flush,
+        before: impl FnOnce(&mut Shared<S, R>),
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T {
+        before(self);
+        self.drive(cx, half, flush);
+        f(self, cx)
+    }
+}
+
+/// A whole WebSocket through `&self` (`close`): the same, under its mutex.
+impl<S: Transport, R: Runtime> Access<S, R> for &Mutex<Shared<S, R>> {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Shared<S, R>) -> T) -> T {
+        f(&mut lock(self))
+    }
+
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        half: Half,
+        flush: Flush,
+        before: impl FnOnce(&mut Shared<S, R>),
+        f: impl FnOnce(&mut Shared<S, R>, &mut Context<'_>) -> T,
+    ) -> T {
+        lock(self).poll_with(cx, half, flush, before, f)
+    }
 }
 
 async fn close<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     code: CloseCode,
     reason: &str,
 ) -> Result<Closed, Error> {
-    {
-        let mut shared = inner.lock();
+    access.with(|shared| {
         let now = shared.now();
-        shared.conn.close(now, code, reason)?;
-    }
+        shared.conn.close(now, code, reason)
+    })?;
     poll_fn(|cx| {
-        inner.poll_with(
+        access.poll_with(
             cx,
             Half::Write,
             Flush::Now,
@@ -268,32 +412,33 @@ fn pop_message<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) -> Option<Me
 }
 
 fn poll_next<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Message, Error>>> {
-    {
-        // Fast path: messages read earlier are handed over without driving the connection.
-        // Driving would do nothing useful: no read while messages wait, no write before the
-        // reader runs dry, and the timer wakes the task on its own.
-        let mut shared = inner.lock();
-        if !shared.events.is_empty() {
-            release_hold(&mut shared);
-            if let Some(message) = pop_message(&mut shared) {
-                return Poll::Ready(Some(Ok(message)));
-            }
+    // Fast path: messages read earlier are handed over without driving the connection.
+    // Driving would do nothing useful: no read while messages wait, no write before the
+    // reader runs dry, and the timer wakes the task on its own.
+    let queued = access.with(|shared| {
+        if shared.events.is_empty() {
+            return None;
         }
+        release_hold(shared);
+        pop_message(shared)
+    });
+    if let Some(message) = queued {
+        return Poll::Ready(Some(Ok(message)));
     }
-    inner.poll_with(
+    access.poll_with(
         cx,
         Half::Read,
         Flush::WhenIdle,
         release_hold,
-        |shared, proxy_cx| {
+        |shared, cx| {
             if let Some(message) = pop_message(shared) {
                 return Poll::Ready(Some(Ok(message)));
             }
             let Some(closed) = shared.finished().cloned() else {
-                shared.shrink_if_idle(proxy_cx);
+                shared.shrink_if_idle(cx);
                 return Poll::Pending;
             };
             if shared.end_reported {
@@ -312,14 +457,14 @@ fn poll_next<S: Transport, R: Runtime>(
 }
 
 fn poll_ready<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    if inner.lock().room_to_queue() {
+    if access.with(|shared| shared.room_to_queue()) {
         // Fast path: a drive would not write yet (corked), so there is nothing to drive.
         return Poll::Ready(Ok(()));
     }
-    inner.poll_with(
+    access.poll_with(
         cx,
         Half::Write,
         Flush::Corked,
@@ -338,21 +483,20 @@ fn poll_ready<S: Transport, R: Runtime>(
 }
 
 async fn send_with<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     message: Message,
     compression: Compression,
 ) -> Result<(), Error> {
-    std::future::poll_fn(|cx| poll_ready(inner, cx)).await?;
-    start_send(inner, message, compression)?;
-    std::future::poll_fn(|cx| poll_flush(inner, cx)).await
+    poll_fn(|cx| poll_ready(&mut access, cx)).await?;
+    access.with(|shared| start_send(shared, message, compression))?;
+    poll_fn(|cx| poll_flush(&mut access, cx)).await
 }
 
 fn start_send<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    shared: &mut Shared<S, R>,
     message: Message,
     compression: Compression,
 ) -> Result<(), Error> {
-    let mut shared = inner.lock();
     let conn = &mut shared.conn;
     let result = match message {
         Message::Text(text) => conn.send_text_owned(text, compression),
@@ -379,10 +523,10 @@ fn start_send<S: Transport, R: Runtime>(
 }
 
 fn poll_flush<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    inner.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
+    access.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
         if shared.is_flushed() {
             Poll::Ready(Ok(()))
         } else {
@@ -392,18 +536,17 @@ fn poll_flush<S: Transport, R: Runtime>(
 }
 
 fn poll_close<S: Transport, R: Runtime>(
-    inner: &Inner<S, R>,
+    mut access: impl Access<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Error>> {
-    {
-        let mut shared = inner.lock();
+    access.with(|shared| {
         if shared.conn.state() == State::Open {
             let now = shared.now();
             // A valid code: cannot fail.
             let _ = shared.conn.close(now, CloseCode::NORMAL, "");
         }
-    }
-    inner.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
+    });
+    access.poll_with(cx, Half::Write, Flush::Now, release_hold, |shared, _| {
         if shared.finished().is_some() {
             Poll::Ready(Ok(()))
         } else {
@@ -412,43 +555,74 @@ fn poll_close<S: Transport, R: Runtime>(
     })
 }
 
-macro_rules! impl_stream {
-    ($ty:ident) => {
-        impl<S: Transport, R: Runtime> Stream for $ty<S, R> {
-            type Item = Result<Message, Error>;
-
-            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-                poll_next(&self.inner, cx)
+/// Runs `$body` with `$access` bound to the [`Access`] of `$ws`, a `&mut WebSocket`.
+macro_rules! with_access {
+    ($ws:expr, $access:ident => $body:expr) => {
+        match &mut $ws.repr {
+            Repr::Whole(shared) => {
+                let $access = get_mut(shared);
+                $body
+            }
+            Repr::Shared(inner) => {
+                let $access = &**inner;
+                $body
             }
         }
     };
 }
 
-macro_rules! impl_sink {
-    ($ty:ident) => {
-        impl<S: Transport, R: Runtime> Sink<Message> for $ty<S, R> {
-            type Error = Error;
+impl<S: Transport, R: Runtime> Stream for WebSocket<S, R> {
+    type Item = Result<Message, Error>;
 
-            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-                poll_ready(&self.inner, cx)
-            }
-            fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-                start_send(&self.inner, message, Compression::Auto)
-            }
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-                poll_flush(&self.inner, cx)
-            }
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-                poll_close(&self.inner, cx)
-            }
-        }
-    };
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        with_access!(self.get_mut(), access => poll_next(access, cx))
+    }
 }
 
-impl_stream!(WebSocket);
-impl_stream!(ReadHalf);
-impl_sink!(WebSocket);
-impl_sink!(WriteHalf);
+impl<S: Transport, R: Runtime> Stream for ReadHalf<S, R> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        poll_next(&*self.inner, cx)
+    }
+}
+
+impl<S: Transport, R: Runtime> Sink<Message> for WebSocket<S, R> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        with_access!(self.get_mut(), access => poll_ready(access, cx))
+    }
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        match &mut self.get_mut().repr {
+            Repr::Whole(shared) => start_send(get_mut(shared), message, Compression::Auto),
+            Repr::Shared(inner) => start_send(&mut inner.lock(), message, Compression::Auto),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        with_access!(self.get_mut(), access => poll_flush(access, cx))
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        with_access!(self.get_mut(), access => poll_close(access, cx))
+    }
+}
+
+impl<S: Transport, R: Runtime> Sink<Message> for WriteHalf<S, R> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        poll_ready(&*self.inner, cx)
+    }
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        start_send(&mut self.inner.lock(), message, Compression::Auto)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        poll_flush(&*self.inner, cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        poll_close(&*self.inner, cx)
+    }
+}
 
 /// A fragment of a message, to send through the `Sink`: the first one's `kind` starts the
 /// message, `last` ends it.

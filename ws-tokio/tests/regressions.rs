@@ -2,7 +2,7 @@
 //! (terminate woke no one; two messages then a bad frame hung an echo loop; a backlogged server
 //! dropped its Close echo; poll_ready hung while a failure was held; a write-only user declared a
 //! live peer dead; accepting an unoffered subprotocol busy-looped; each fed message was written
-//! on its own.)
+//! on its own; a WebSocket moved to another task kept its timers registered with the old one.)
 
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -325,4 +325,32 @@ async fn fed_messages_go_out_in_one_write_at_the_flush() {
     let n = theirs.read(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], [&[0x8a, 13][..], b"are you there"].concat());
     reader.abort();
+}
+
+/// The driver polls a registered timer only once its deadline passed, so a timer must be
+/// registered again when the WebSocket is polled from a new task; otherwise it wakes the old
+/// task and the new one waits forever (here: for the keepalive to find the peer dead).
+#[tokio::test(start_paused = true)]
+async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
+    let (c, s) = tokio::io::duplex(1 << 20);
+    let mut cfg = Config::default();
+    cfg.protocol.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.protocol.keepalive_timeout = Duration::from_secs(1);
+    let mut server = ws_tokio::from_raw_socket(s, Role::Server, cfg);
+    // A peer that never answers: the keepalive Ping goes unanswered.
+    let _silent_client = c;
+    // Polled from this task first: the timers register this task's waker.
+    let first = tokio::time::timeout(Duration::from_millis(100), server.next()).await;
+    assert!(first.is_err(), "nothing to read yet");
+    let mover = tokio::spawn(async move {
+        let end = server.next().await;
+        (end.map(|r| r.map_err(|e| e.to_string())), server.closed())
+    });
+    let (end, closed) = tokio::time::timeout(Duration::from_secs(30), mover)
+        .await
+        .expect("the moved WebSocket's keepalive never fired")
+        .unwrap();
+    let closed = closed.expect("closed");
+    assert_eq!(closed.code, CloseCode::ABNORMAL, "{end:?} {closed:?}");
+    assert!(matches!(end, Some(Err(_))), "{end:?}");
 }
