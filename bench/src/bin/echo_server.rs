@@ -168,7 +168,7 @@ fn smol_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
                 let result = async {
                     let ws = ws_smol::accept(stream).await?;
                     match mode {
-                        Mode::Echo => echo_batched(ws, is_data_ws).await,
+                        Mode::Echo => echo_batched(ws, data_len_ws).await,
                         Mode::Burst => burst(ws).await,
                     }
                 }
@@ -206,7 +206,7 @@ fn async_std_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
                 let result = async {
                     let ws = ws_async_std::accept(stream).await?;
                     match mode {
-                        Mode::Echo => echo_batched(ws, is_data_ws).await,
+                        Mode::Echo => echo_batched(ws, data_len_ws).await,
                         Mode::Burst => burst(ws).await,
                     }
                 }
@@ -271,22 +271,33 @@ fn spawn_conn(conn: impl Future<Output = Result<(), BoxError>> + Send + 'static)
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Payload bytes after which a batch is echoed without waiting for more messages: batching
+/// saves a write per small message, while large ones gain nothing from waiting and would only
+/// pile up (cold in the caches by the time they are written).
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// Echoes every data message of a Stream + Sink WebSocket, one flush per batch: after a
-/// message arrives, every message that is already readable is taken too, then the batch is
-/// fed and flushed. (Reading the whole batch before feeding matters: tokio-websockets'
-/// `poll_next` writes out whatever is queued, so read/feed alternation would write once per
-/// message.) The load generator keeps at most D messages in flight per connection, so a batch
-/// is at most D messages; tokio's cooperative budget also ends a batch.
-async fn echo_batched<W, M, E>(mut ws: W, is_data: impl Fn(&M) -> bool) -> Result<(), BoxError>
+/// message arrives, every message that is already readable is taken too (up to `BATCH_BYTES`
+/// of payload), then the batch is fed and flushed. (Reading the whole batch before feeding
+/// matters: tokio-websockets' `poll_next` writes out whatever is queued, so read/feed
+/// alternation would write once per message.) The load generator keeps at most D messages in
+/// flight per connection, so a batch is at most D messages; tokio's cooperative budget also
+/// ends a batch. `data_len` is a data message's payload length (`None` for other messages).
+async fn echo_batched<W, M, E>(
+    mut ws: W,
+    data_len: impl Fn(&M) -> Option<usize>,
+) -> Result<(), BoxError>
 where
     W: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
     E: Into<BoxError>,
 {
     let mut batch = Vec::new();
     loop {
+        let mut bytes = 0;
         let mut end = match ws.next().await {
             Some(Ok(m)) => {
-                if is_data(&m) {
+                if let Some(len) = data_len(&m) {
+                    bytes += len;
                     batch.push(m);
                 }
                 None
@@ -294,10 +305,11 @@ where
             Some(Err(e)) => Some(Err(e.into())),
             None => Some(Ok(())),
         };
-        while end.is_none() {
+        while end.is_none() && bytes < BATCH_BYTES {
             match futures_util::poll!(ws.next()) {
                 Poll::Ready(Some(Ok(m))) => {
-                    if is_data(&m) {
+                    if let Some(len) = data_len(&m) {
+                        bytes += len;
                         batch.push(m);
                     }
                 }
@@ -329,14 +341,18 @@ where
 }
 
 /// ws-tokio, ws-smol and ws-async-std share ws-driver's `Message`.
-fn is_data_ws(m: &ws_tokio::Message) -> bool {
-    matches!(m, ws_tokio::Message::Text(_) | ws_tokio::Message::Binary(_))
+fn data_len_ws(m: &ws_tokio::Message) -> Option<usize> {
+    match m {
+        ws_tokio::Message::Text(text) => Some(text.len()),
+        ws_tokio::Message::Binary(data) => Some(data.len()),
+        _ => None,
+    }
 }
 
 async fn ws_tokio_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
     let ws = ws_tokio::accept(stream).await?;
     match mode {
-        Mode::Echo => echo_batched(ws, is_data_ws).await,
+        Mode::Echo => echo_batched(ws, data_len_ws).await,
         Mode::Burst => burst(ws).await,
     }
 }
@@ -359,8 +375,10 @@ async fn tungstenite_conn(stream: TcpStream, small: bool, mode: Mode) -> Result<
     let ws = tokio_tungstenite::accept_async_with_config(stream, config).await?;
     match mode {
         Mode::Echo => {
-            echo_batched(ws, |m: &Message| {
-                matches!(m, Message::Text(_) | Message::Binary(_))
+            echo_batched(ws, |m: &Message| match m {
+                Message::Text(text) => Some(text.len()),
+                Message::Binary(data) => Some(data.len()),
+                _ => None,
             })
             .await
         }
@@ -375,7 +393,7 @@ async fn tokio_websockets_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxE
     match mode {
         Mode::Echo => {
             echo_batched(ws, |m: &tokio_websockets::Message| {
-                m.is_text() || m.is_binary()
+                (m.is_text() || m.is_binary()).then(|| m.as_payload().len())
             })
             .await
         }
