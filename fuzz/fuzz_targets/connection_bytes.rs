@@ -1,8 +1,9 @@
 //! A whole connection fed arbitrary bytes in arbitrary chunks, with EOF and timeouts.
 //! Byte 0 picks the role, byte 1 the configuration; then each chunk is a length byte and data.
 //! The same input is also fed whole: both must produce the same events. Control bits also make
-//! a chunk go in through `payload_buffer` (direct reads) when one is offered, and hand the
-//! connection recycled buffers of stale bytes: neither may change anything.
+//! a chunk go in through `payload_buffer` (direct reads) when one is offered, or be read the
+//! way ws-driver reads (direct when offered, otherwise within `read_limit`), and hand the
+//! connection recycled buffers of stale bytes: none of it may change anything.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
@@ -26,6 +27,23 @@ fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])]) -> Checker 
         }
         if control & 0x40 != 0 {
             conn.recycle_buffer(vec![0xee; (control as usize & 0x1f) << 11]);
+        }
+        if control & 0x80 != 0 {
+            // As ws-driver reads: directly when offered, otherwise within `read_limit`.
+            while !chunk.is_empty() {
+                if let Some(window) = conn.payload_buffer() {
+                    let n = chunk.len().min(window.len());
+                    window[..n].copy_from_slice(&chunk[..n]);
+                    conn.handle_payload_read(now, n);
+                    chunk = &chunk[n..];
+                    continue;
+                }
+                let limit = conn.read_limit().unwrap_or(usize::MAX);
+                assert!(limit > 0, "a read limit of zero would stall a driver");
+                let n = chunk.len().min(limit);
+                conn.handle_read(now, &chunk[..n]);
+                chunk = &chunk[n..];
+            }
         }
         conn.handle_read(now, chunk);
         checker.drain(&mut conn);

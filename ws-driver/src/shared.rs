@@ -534,6 +534,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             }
             result
         } else {
+            // Between large frames, only up to the next header: its payload is then read
+            // directly too.
+            let size = conn.read_limit().map_or(size, |limit| limit.clamp(1, size));
             with_read_buf(size, |buf| {
                 let result = io.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = result {

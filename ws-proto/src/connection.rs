@@ -358,6 +358,16 @@ impl Connection {
         self.reader.direct_window()
     }
 
+    /// At most how many bytes the next read into the driver's own buffer should take (`None`:
+    /// any number). While large data frames flow it is the rest of the current frame plus one
+    /// frame header: reading more would pull the next frame's payload into the driver's buffer,
+    /// to be copied from there, where the next [`payload_buffer`](Self::payload_buffer) call
+    /// offers to read it straight into its message. Ignoring it is correct, only slower for
+    /// large messages.
+    pub fn read_limit(&self) -> Option<usize> {
+        self.reader.read_limit()
+    }
+
     /// `n` bytes were read into the buffer [`payload_buffer`](Self::payload_buffer) returned
     /// (`n` of 0 is not end of stream here: call [`handle_eof`](Self::handle_eof) for that).
     pub fn handle_payload_read(&mut self, now: Instant, n: usize) {

@@ -109,6 +109,8 @@ pub(crate) struct Reader {
     /// next large frame into: already in use, so no page faults, and its stale bytes serve as
     /// an initialized direct-read window without zero-filling.
     recycled: [Vec<u8>; RECYCLED_BUFFERS],
+    /// The last data frame was large enough to be read directly ([`Reader::read_limit`]).
+    large_frames: bool,
 }
 
 /// Recycled buffers kept: the next large frame often starts arriving before the last echo is
@@ -142,6 +144,7 @@ impl Reader {
             message: None,
             control: Vec::new(),
             recycled: Default::default(),
+            large_frames: false,
         }
     }
 
@@ -248,6 +251,7 @@ impl Reader {
         // Within a configured limit, so within usize.
         let end = header_len.checked_add(header.payload_len as usize)?;
         let mut payload = input.get(header_len..end)?.to_vec();
+        self.large_frames = header.payload_len >= DIRECT_READ_MIN;
         if let Some(mask) = header.mask {
             apply_mask(&mut payload, mask, 0);
         }
@@ -348,6 +352,9 @@ impl Reader {
                 }
                 (None, Some(_)) => {}
             }
+            self.large_frames = !rsv1
+                && !self.message.as_ref().is_some_and(|m| m.compressed)
+                && header.payload_len >= DIRECT_READ_MIN;
             if let Some(message) = self.message.as_mut() {
                 message.size = message.size.saturating_add(header.payload_len);
                 if message.size > self.max_message_size as u64 {
@@ -487,6 +494,24 @@ impl Reader {
     /// Frees a recycled buffer (the connection went idle).
     pub(crate) fn release_recycled(&mut self) {
         self.recycled = Default::default();
+    }
+
+    /// At most how many bytes the next ordinary read (into the driver's buffer) should take,
+    /// while large frames flow: the rest of the current frame plus one frame header. A larger
+    /// read would pull the next frame's payload into the driver's buffer, to be copied from
+    /// there, where it can instead be read straight into its message ([`Self::direct_window`]).
+    /// `None`: no limit.
+    pub(crate) fn read_limit(&self) -> Option<usize> {
+        if !self.large_frames {
+            return None;
+        }
+        let rest = self
+            .frame
+            .as_ref()
+            .map_or(0, |frame| frame.header.payload_len - frame.received);
+        // A frame may be longer than memory (the read is what is bounded).
+        let rest = usize::try_from(rest).unwrap_or(usize::MAX);
+        Some(rest.saturating_add(MAX_HEADER_LEN - self.header_len))
     }
 
     /// Where a driver may read the current frame's payload directly, skipping the copy from its

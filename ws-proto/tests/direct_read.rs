@@ -1,6 +1,7 @@
 //! Reading large payloads straight into the message buffer (`Connection::payload_buffer` +
 //! `handle_payload_read`) gives exactly what `handle_read` gives, whatever the read sizes and
-//! however the two are mixed, and keeps memory touched in proportion to what arrived.
+//! however the two are mixed, and keeps memory touched in proportion to what arrived. A driver
+//! that also honours `read_limit` gets the same, with nearly every large payload read directly.
 
 mod common;
 
@@ -16,13 +17,28 @@ fn feed_direct(conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usi
     feed_direct_recycling(conn, wire, sizes, &[])
 }
 
+/// Like `feed_direct`, with ordinary reads cut to `read_limit` as ws-driver does.
+fn feed_limited(conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usize) {
+    feed(conn, wire, sizes, &[], true)
+}
+
 /// Like `feed_direct`, handing the connection a buffer of stale bytes (0xee) of the next of
 /// `recycle` sizes after every step that produced output (as a driver does after a write).
 fn feed_direct_recycling(
+    conn: Connection,
+    wire: &[u8],
+    sizes: &[usize],
+    recycle: &[usize],
+) -> (Vec<Out>, usize) {
+    feed(conn, wire, sizes, recycle, false)
+}
+
+fn feed(
     mut conn: Connection,
     wire: &[u8],
     sizes: &[usize],
     recycle: &[usize],
+    limit: bool,
 ) -> (Vec<Out>, usize) {
     let mut trace = Vec::new();
     let mut pos = 0;
@@ -39,7 +55,8 @@ fn feed_direct_recycling(
             direct += n;
             pos += n;
         } else {
-            let n = size.min(wire.len() - pos);
+            let limit = conn.read_limit().filter(|_| limit).unwrap_or(usize::MAX);
+            let n = size.min(limit).min(wire.len() - pos);
             conn.handle_read(Instant::ZERO, &wire[pos..pos + n]);
             pos += n;
         }
@@ -118,6 +135,67 @@ fn large_frames_read_directly_give_the_same_trace() {
             }
         }
     }
+}
+
+#[test]
+fn reads_within_read_limit_give_the_same_trace_and_take_large_payloads_directly() {
+    for role in [Role::Server, Role::Client] {
+        for stream in [false, true] {
+            let wire = wire_for(role, true);
+            let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+            for sizes in [&[1usize][..], &[7, 4096, 3], &[65_536], &[100, 30_000]] {
+                let (got, _) = feed_limited(new_conn(role, config(stream)), &wire, sizes);
+                assert!(got == expected, "{role:?} {stream} {sizes:?}");
+            }
+        }
+    }
+    // Large frames back to back, read 64 KiB at a time as ws-driver does: without the limit a
+    // read at a frame boundary pulls most of the next payload through the driver's buffer.
+    let payload = vec![7u8; 65_536];
+    let mut wire = Vec::new();
+    for _ in 0..20 {
+        wire.extend(masked(OpCode::Binary, true, &payload));
+    }
+    let total = 20 * payload.len();
+    let new = || new_conn(Role::Server, no_keepalive());
+    let (unlimited_trace, unlimited) = feed_direct(new(), &wire, &[65_536]);
+    let (trace, direct) = feed_limited(new(), &wire, &[65_536]);
+    assert!(trace == unlimited_trace);
+    let binaries = events_of(&trace)
+        .iter()
+        .filter(|e| matches!(e, Event::Binary(_)))
+        .count();
+    assert_eq!(binaries, 20);
+    // The first frame's first read cannot know; after it, every payload byte goes direct.
+    assert!(direct >= total - 65_536, "{direct} of {total} direct");
+    assert!(
+        unlimited < total / 2,
+        "{unlimited} of {total} direct without the limit"
+    );
+}
+
+#[test]
+fn read_limit_is_a_header_between_large_frames_and_nothing_otherwise() {
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    assert_eq!(conn.read_limit(), None, "nothing received yet");
+    conn.handle_read(Instant::ZERO, &masked(OpCode::Binary, true, &[1; 100]));
+    assert_eq!(conn.read_limit(), None, "small frames");
+    let large = masked(OpCode::Binary, true, &[1; 20_000]);
+    conn.handle_read(Instant::ZERO, &large[..large.len() - 10]);
+    assert_eq!(
+        conn.read_limit(),
+        Some(10 + 14),
+        "the rest of the frame and a header"
+    );
+    conn.handle_read(Instant::ZERO, &large[large.len() - 10..]);
+    assert_eq!(conn.read_limit(), Some(14), "a header");
+    let ping = masked(OpCode::Ping, true, b"p");
+    conn.handle_read(Instant::ZERO, &ping[..3]);
+    assert_eq!(conn.read_limit(), Some(14 - 3), "the rest of a header");
+    conn.handle_read(Instant::ZERO, &ping[3..]);
+    assert_eq!(conn.read_limit(), Some(14), "control frames change nothing");
+    conn.handle_read(Instant::ZERO, &masked(OpCode::Binary, true, &[1; 100]));
+    assert_eq!(conn.read_limit(), None, "small frames again");
 }
 
 #[test]
@@ -227,6 +305,8 @@ proptest! {
         let recycle = [sizes[0] * 16, 70_000];
         let conn = new_conn(role, config(stream));
         let (got, _) = feed_direct_recycling(conn, &wire, &sizes, &recycle);
+        prop_assert!(got == expected);
+        let (got, _) = feed_limited(new_conn(role, config(stream)), &wire, &sizes);
         prop_assert!(got == expected);
     }
 }
