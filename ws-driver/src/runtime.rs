@@ -39,10 +39,6 @@ pub trait Transport: Unpin + Send + 'static {
 
 /// A runtime's clock and timer. The clock is the runtime's own, so tokio's paused time drives
 /// every WebSocket timer in tests.
-///
-/// A timer must not wake its task before [`now`](Self::now) reads its deadline or later: the
-/// driver polls a timer it armed only once the clock has reached the deadline (tokio and
-/// async-io timers wake at or after it).
 pub trait Runtime: Send + Sync + 'static {
     /// A one-shot timer that can be re-armed.
     type Timer: Send + Unpin;

@@ -10,6 +10,7 @@ use crate::runtime::{Runtime, Transport};
 use std::collections::VecDeque;
 use std::io;
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -77,15 +78,13 @@ pub(crate) struct Shared<S, R: Runtime> {
     pub(crate) hold_failure: bool,
     timer: Option<R::Timer>,
     timer_deadline: Option<Instant>,
-    /// Armed when the connection goes idle after reading or writing, with its deadline; frees
-    /// what the connection kept for reuse ([`Shared::release_idle_memory`]).
-    release_timer: Option<(R::Timer, Instant)>,
+    /// Armed when the connection goes idle after reading or writing; frees what the
+    /// connection kept for reuse ([`Shared::release_idle_memory`]).
+    release_timer: Option<R::Timer>,
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
-    /// The waker the timers were last polled with: a timer registered with it need not be
-    /// polled again before its deadline. (A WebSocket moved to another task, or split, polls
-    /// with a new waker, and the timers are then polled again to register it.)
-    timer_waker: Option<Waker>,
+    /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
+    timer_wake: Option<(Arc<TimerWake>, Waker)>,
     span: tracing::Span,
     /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
     opened_at: std::time::Instant,
@@ -149,7 +148,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             timer_deadline: None,
             release_timer: None,
             used_since_release: false,
-            timer_waker: None,
+            timer_wake: None,
             span,
             opened_at: R::now(),
             closing_since: None,
@@ -177,21 +176,19 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let _entered = span.enter();
         let events_before = self.events.len();
         let mut any = false;
-        // One clock read per drive, for the timers and the reads: a drive lasts microseconds.
-        let now = self.now();
         for _ in 0..BUDGET {
             self.take_actions();
             let mut progress = false;
             if self.may_write(flush) {
                 progress |= self.write(cx);
             }
-            progress |= self.fire_timer(cx, now);
+            progress |= self.fire_timer(cx);
             // Read on demand: while messages wait for the application there is nothing to gain
             // from the socket but a syscall (and a bad frame read too early).
             let reader = matches!(half, Half::Read) || self.reader_gone;
             let open = self.conn.state() == State::Open;
             if !open || (reader && self.events.is_empty()) {
-                progress |= self.read(cx, now);
+                progress |= self.read(cx);
             }
             any |= progress;
             if !progress {
@@ -214,10 +211,13 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
         if self.used_since_release && self.release_timer.is_none() {
             let mut timer = R::timer(R::now() + IDLE_RELEASE_AFTER);
-            if R::poll_timer(&mut timer, cx).is_ready() {
+            let (wake, waker) = self.take_timer_wake(cx);
+            let ready = R::poll_timer(&mut timer, &mut Context::from_waker(&waker)).is_ready();
+            self.put_timer_wake((wake, waker));
+            if ready {
                 self.release_idle_memory();
             } else {
-                self.release_timer = Some((timer, self.now() + IDLE_RELEASE_AFTER));
+                self.release_timer = Some(timer);
             }
         }
     }
@@ -443,29 +443,53 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.shutdown_pending = false;
     }
 
-    /// Fires the timers whose deadlines passed by `now`.
+    /// Takes what to poll the timers with, for a drive registered with `cx`: a [`TimerWake`]
+    /// around `cx`'s waker, made anew when the waker changed (a WebSocket moved to another
+    /// task, or split). A new one starts with `fired` set, so every timer is polled and
+    /// registers it. Put it back with [`Self::put_timer_wake`].
+    fn take_timer_wake(&mut self, cx: &Context<'_>) -> (Arc<TimerWake>, Waker) {
+        match self.timer_wake.take() {
+            Some((wake, waker)) if wake.task.will_wake(cx.waker()) => (wake, waker),
+            _ => {
+                let wake = Arc::new(TimerWake {
+                    fired: AtomicBool::new(true),
+                    task: cx.waker().clone(),
+                });
+                (wake.clone(), Waker::from(wake))
+            }
+        }
+    }
+
+    fn put_timer_wake(&mut self, wake: (Arc<TimerWake>, Waker)) {
+        self.timer_wake = Some(wake);
+    }
+
+    /// Fires the timers that expired.
     ///
-    /// A timer is polled only when it is new or re-armed, when the waker changed (either
-    /// registers the waker), or once `now` reached its deadline: polling a registered timer
-    /// that cannot have fired would cost a waker swap (tokio's `Sleep` clones the waker on
-    /// every poll) for each drive, that is for every batch of messages. When the timer fires
-    /// it wakes us, and by then the clock reads at or past its deadline (the [`Runtime`]
-    /// contract).
-    fn fire_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+    /// Timers are polled only when one of them woke us (or they are new, re-armed, or the task
+    /// changed), not on every drive: polling a registered timer costs a waker swap (tokio's
+    /// `Sleep` clones the waker on every poll), and deciding by the clock a clock read, for
+    /// every batch of messages.
+    fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
         }
-        let registered = self
-            .timer_waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()));
-        if !registered {
-            self.timer_waker = Some(cx.waker().clone());
-        }
-        if let Some((timer, at)) = self.release_timer.as_mut() {
-            if (now >= *at || !registered) && R::poll_timer(timer, cx).is_ready() {
-                self.release_timer = None;
-                self.release_idle_memory();
+        let (wake, waker) = self.take_timer_wake(cx);
+        // Taken before polling, so a timer that fires from now on sets it again.
+        let fired = wake.take_fired();
+        let fired_any = self.poll_timers(fired, &mut Context::from_waker(&waker));
+        self.put_timer_wake((wake, waker));
+        fired_any
+    }
+
+    /// [`Self::fire_timer`] with the timers' context; `fired`: one of them woke us.
+    fn poll_timers(&mut self, fired: bool, timer_cx: &mut Context<'_>) -> bool {
+        if fired {
+            if let Some(timer) = self.release_timer.as_mut() {
+                if R::poll_timer(timer, timer_cx).is_ready() {
+                    self.release_timer = None;
+                    self.release_idle_memory();
+                }
             }
         }
         if let Some(until) = self.linger_until {
@@ -473,7 +497,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             let timer = self.timer.get_or_insert_with(|| R::timer(until));
             R::reset(timer, until);
             self.timer_deadline = None;
-            return R::poll_timer(timer, cx).is_ready();
+            return R::poll_timer(timer, timer_cx).is_ready();
         }
         let deadline = self.conn.poll_timeout();
         let rearmed = deadline != self.timer_deadline;
@@ -493,10 +517,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let (Some(deadline), Some(timer)) = (deadline, self.timer.as_mut()) else {
             return false;
         };
-        if registered && !rearmed && now < deadline {
-            return false;
-        }
-        if R::poll_timer(timer, cx).is_pending() {
+        if !(fired || rearmed) || R::poll_timer(timer, timer_cx).is_pending() {
             return false;
         }
         // The timer fired: the deadline has passed, even if the clock reads a hair earlier.
@@ -506,7 +527,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         true
     }
 
-    fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
         }
@@ -522,6 +543,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             return false;
         }
         let size = self.limits.read_buffer_size;
+        // The clock is read only when bytes arrived.
+        let epoch = self.epoch;
+        let now = || Instant::from_duration(R::now().saturating_duration_since(epoch));
         let (Some(io), conn) = (self.io.as_mut(), &mut self.conn) else {
             return false;
         };
@@ -530,7 +554,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             // frame as the socket has.
             let result = io.poll_read(cx, payload);
             if let Poll::Ready(Ok(n)) = result {
-                conn.handle_payload_read(now, n);
+                conn.handle_payload_read(now(), n);
             }
             result
         } else {
@@ -541,7 +565,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 let result = io.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = result {
                     if n > 0 {
-                        conn.handle_read(now, &buf[..n]);
+                        conn.handle_read(now(), &buf[..n]);
                     }
                 }
                 result
@@ -550,7 +574,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         match result {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
-                self.conn.handle_eof(now);
+                self.conn.handle_eof(now());
             }
             Poll::Ready(Ok(_)) => self.used_since_release = true,
             Poll::Ready(Err(e)) => self.transport_error(e),
@@ -624,6 +648,32 @@ pub(crate) enum Flush {
 pub(crate) enum Half {
     Read,
     Write,
+}
+
+/// The waker the timers are polled with: it wakes the task that drives the connection and
+/// records that a timer fired, so that a drive knows whether to poll the timers without
+/// polling them or reading the clock.
+struct TimerWake {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl TimerWake {
+    /// Whether a timer fired since the last call (cheap when none did: one load).
+    fn take_fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire) && self.fired.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for TimerWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 /// Wakes both halves: the socket keeps one waker per direction, and whichever half polled last
