@@ -44,10 +44,31 @@ impl MaskSource for NoMask {
 /// XORs `buf` with `mask`, as if `buf` started `offset` bytes into a masked payload.
 ///
 /// Masking is its own inverse, so this both masks and unmasks. The offset lets a payload that
-/// arrives in several reads be unmasked piece by piece. Works eight bytes at a time in safe code.
+/// arrives in several reads be unmasked piece by piece. With the `std` feature on x86-64, buffers
+/// of 512 bytes and more use AVX2 when the CPU has it ([`crate::mask_avx2`]); otherwise
+/// [`apply_mask_portable`] (the same result, eight bytes at a time).
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if buf.len() >= crate::mask_avx2::AVX2_MIN && crate::mask_avx2::xor(buf, key) {
+        return;
+    }
+    xor_key(buf, key);
+}
+
+/// [`apply_mask`] in portable safe code only: eight bytes at a time, in the vector width of the
+/// compilation target. The reference the AVX2 path is tested against.
+pub fn apply_mask_portable(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut key = mask;
+    key.rotate_left(offset % 4);
+    xor_key(buf, key);
+}
+
+/// XORs `buf` with `key` repeated from its first byte. Inlined into its callers so that each
+/// is vectorised for its own target features.
+#[inline(always)]
+pub(crate) fn xor_key(buf: &mut [u8], key: [u8; 4]) {
     let wide = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
