@@ -326,12 +326,17 @@ impl Connection {
     // ----- handlers -----
 
     /// Bytes read from the socket.
-    pub fn handle_read(&mut self, now: Instant, mut data: &[u8]) {
+    pub fn handle_read(&mut self, now: Instant, data: &[u8]) {
         if !data.is_empty() && self.is_reading() {
             if let Phase::Open(keepalive) = &mut self.phase {
                 keepalive.bytes_received(now, self.config.keepalive_timeout);
             }
         }
+        self.decode(now, data);
+    }
+
+    /// Decodes `data` and acts on what it completes, until it is used up or reading stops.
+    fn decode(&mut self, now: Instant, mut data: &[u8]) {
         while !data.is_empty() && self.is_reading() {
             let (used, result) = self.reader.read(data);
             data = data.get(used..).unwrap_or_default();
@@ -344,9 +349,11 @@ impl Connection {
     }
 
     /// Where the next socket read may go directly, while a large data frame's payload is being
-    /// received: a zero-filled part of the message buffer, at most the rest of the frame. Reading
-    /// there instead of into the driver's own buffer saves copying every payload byte, and allows
-    /// reads as large as the frame. Report what was read with
+    /// received: a zero-filled part of the message buffer, at most the rest of the frame plus,
+    /// when the read can complete the frame, room for the next frame's header (bytes read there
+    /// are decoded as if passed to [`handle_read`](Self::handle_read)). Reading there instead of
+    /// into the driver's own buffer saves copying every payload byte, and allows reads as large
+    /// as the frame, each bringing the next header along. Report what was read with
     /// [`handle_payload_read`](Self::handle_payload_read); if nothing was read, the window is
     /// simply kept for the next call. `None` (read as usual, into any buffer, and hand it to
     /// [`handle_read`](Self::handle_read)) at frame boundaries, for control frames, compressed
@@ -377,11 +384,13 @@ impl Connection {
         if let Phase::Open(keepalive) = &mut self.phase {
             keepalive.bytes_received(now, self.config.keepalive_timeout);
         }
-        match self.reader.direct_commit(n) {
+        let (result, next_header) = self.reader.direct_commit(n);
+        match result {
             Ok(Some(item)) => self.on_incoming(now, item),
             Ok(None) => {}
             Err(error) => self.defer_failure(now, error),
         }
+        self.decode(now, next_header.as_slice());
     }
 
     /// The peer ended its side of the transport (TCP FIN, `read` returned 0).

@@ -120,6 +120,26 @@ pub(crate) struct Reader {
 /// connection until it goes idle). They are freed when it does (`Connection::release_recycled_buffer`).
 const RECYCLED_BUFFERS: usize = 2;
 
+/// Bytes a direct read took past the end of a frame: at most one frame header, the start of
+/// whatever comes next ([`Reader::direct_commit`]).
+#[derive(Debug, Default)]
+pub(crate) struct NextHeader {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: usize,
+}
+
+impl NextHeader {
+    fn store(&mut self, bytes: &[u8]) {
+        let len = bytes.len().min(MAX_HEADER_LEN);
+        self.bytes[..len].copy_from_slice(&bytes[..len]);
+        self.len = len;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 impl From<HeaderError> for ProtocolError {
     fn from(e: HeaderError) -> Self {
         match e {
@@ -378,7 +398,11 @@ impl Reader {
                         // Zeroed by the allocator (calloc): fresh pages come zeroed from the
                         // kernel as they are first touched, so this is a window as large as the
                         // frame (one read can take it all) that costs no zero-filling pass.
-                        message.buf = alloc::vec![0; eager];
+                        // With room for the next frame's header past the payload, which the
+                        // read that completes this frame may bring along (`direct_window`).
+                        let mut buf = alloc::vec![0; eager + MAX_HEADER_LEN];
+                        buf.truncate(eager);
+                        message.buf = buf;
                         message.window = eager;
                     } else {
                         // A failed reservation is not an error: the buffer then grows as payload
@@ -515,8 +539,12 @@ impl Reader {
     }
 
     /// Where a driver may read the current frame's payload directly, skipping the copy from its
-    /// own buffer: the zero-filled end of the message buffer, at most the rest of the frame.
-    /// `None` unless a large uncompressed data frame is under way.
+    /// own buffer: the zero-filled end of the message buffer, at most the rest of the frame and,
+    /// when that much fits, room for the next frame's header after it. The read that completes a
+    /// frame then also brings the next header along ([`Self::direct_commit`] hands those bytes
+    /// back), which saves one small read per large frame. The header room comes from capacity
+    /// already reserved; it is never a reason to reallocate. `None` unless a large uncompressed
+    /// data frame is under way.
     pub(crate) fn direct_window(&mut self) -> Option<&mut [u8]> {
         if self.header_len != 0 {
             return None;
@@ -538,31 +566,51 @@ impl Reader {
             message.buf.resize(filled + target, 0);
             message.window = target;
         }
+        if message.window as u64 == rest {
+            let room = message.buf.capacity() - message.buf.len();
+            let header_room = room.min(MAX_HEADER_LEN);
+            message.buf.resize(message.buf.len() + header_room, 0);
+            message.window += header_room;
+        }
         message.buf.get_mut(filled..)
     }
 
     /// The driver read `n` bytes into the window [`direct_window`](Self::direct_window) gave
-    /// out: they are payload now. Returns what they complete, as [`read`](Self::read) does.
-    pub(crate) fn direct_commit(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
-        let Some(message) = self.message.as_mut() else {
-            return Ok(None);
+    /// out: they are payload now, up to the end of the frame. Returns what they complete, as
+    /// [`read`](Self::read) does, and the bytes read past the end of the frame (the start of
+    /// the next one), which the caller must feed to [`read`](Self::read) next.
+    pub(crate) fn direct_commit(
+        &mut self,
+        n: usize,
+    ) -> (Result<Option<Incoming>, ProtocolError>, NextHeader) {
+        let mut next = NextHeader::default();
+        let (Some(frame), Some(message)) = (self.frame.as_ref(), self.message.as_mut()) else {
+            return (Ok(None), next);
         };
         let n = n.min(message.window);
-        if n == 0 {
-            return Ok(None);
-        }
+        let rest = usize::try_from(frame.header.payload_len - frame.received).unwrap_or(usize::MAX);
+        let payload = n.min(rest);
         let start = message.buf.len() - message.window;
-        // The rest of the window stays zero-filled for the next read.
-        message.window -= n;
-        self.payload_stored(start, n)?;
+        if let Some(past_end) = message.buf.get(start + payload..start + n) {
+            next.store(past_end);
+        }
+        if payload == 0 {
+            return (Ok(None), next);
+        }
+        // The rest of the window stays zero-filled (or holds bytes already handed back) for
+        // the next read; the frame's end closes it.
+        message.window -= payload;
+        if let Err(error) = self.payload_stored(start, payload) {
+            return (Err(error), next);
+        }
         let complete = self
             .frame
             .as_ref()
             .is_some_and(|f| f.received == f.header.payload_len);
         if complete {
-            self.finish_frame()
+            (self.finish_frame(), next)
         } else {
-            Ok(None)
+            (Ok(None), next)
         }
     }
 

@@ -19,7 +19,13 @@ fn feed_direct(conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usi
 
 /// Like `feed_direct`, with ordinary reads cut to `read_limit` as ws-driver does.
 fn feed_limited(conn: Connection, wire: &[u8], sizes: &[usize]) -> (Vec<Out>, usize) {
-    feed(conn, wire, sizes, &[], true)
+    let (trace, direct, _) = feed(conn, wire, sizes, &[], true);
+    (trace, direct)
+}
+
+/// How many reads `feed_limited` takes for `wire`.
+fn reads_limited(conn: Connection, wire: &[u8], sizes: &[usize]) -> usize {
+    feed(conn, wire, sizes, &[], true).2
 }
 
 /// Like `feed_direct`, handing the connection a buffer of stale bytes (0xee) of the next of
@@ -30,7 +36,8 @@ fn feed_direct_recycling(
     sizes: &[usize],
     recycle: &[usize],
 ) -> (Vec<Out>, usize) {
-    feed(conn, wire, sizes, recycle, false)
+    let (trace, direct, _) = feed(conn, wire, sizes, recycle, false);
+    (trace, direct)
 }
 
 fn feed(
@@ -39,7 +46,7 @@ fn feed(
     sizes: &[usize],
     recycle: &[usize],
     limit: bool,
-) -> (Vec<Out>, usize) {
+) -> (Vec<Out>, usize, usize) {
     let mut trace = Vec::new();
     let mut pos = 0;
     let mut direct = 0;
@@ -67,7 +74,7 @@ fn feed(
     }
     conn.handle_eof(Instant::ZERO);
     drain_into(&mut conn, &mut trace);
-    (trace, direct)
+    (trace, direct, i)
 }
 
 fn config(stream: bool) -> Config {
@@ -172,6 +179,40 @@ fn reads_within_read_limit_give_the_same_trace_and_take_large_payloads_directly(
         unlimited < total / 2,
         "{unlimited} of {total} direct without the limit"
     );
+    // The read that completes a frame brings the next header along: one read per frame (the
+    // first whole frame, then the second header alone), not a payload read and a header read.
+    let reads = reads_limited(new(), &wire, &[65_536 + 14]);
+    assert_eq!(reads, 21, "reads for 20 frames");
+}
+
+#[test]
+fn a_direct_read_past_the_frame_end_takes_at_most_the_next_header() {
+    let first = masked(OpCode::Binary, true, &[1; 20_000]);
+    let ping = masked(OpCode::Ping, true, b"p");
+    let second = masked(OpCode::Text, true, "é".repeat(10_000).as_bytes());
+    let mut wire = [&first[..], &ping, &second].concat();
+    wire.extend(masked(OpCode::Close, true, &close_payload(1000, "")));
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.handle_read(Instant::ZERO, &first[..8]);
+    let mut pos = 8;
+    let buf = conn.payload_buffer().expect("a window");
+    assert_eq!(buf.len(), 20_000 + 14, "the payload, then one header");
+    buf.copy_from_slice(&wire[pos..pos + 20_014]);
+    pos += 20_014;
+    conn.handle_payload_read(Instant::ZERO, 20_014);
+    // The ping (7 bytes) and the start of the next header were decoded as ordinary input.
+    assert_eq!(
+        events_of(&drain(&mut conn)),
+        [
+            Event::Binary(vec![1u8; 20_000].into()),
+            Event::Ping(b"p".to_vec().into())
+        ]
+    );
+    assert_eq!(conn.receive_buffered(), 7, "a header part");
+    conn.handle_read(Instant::ZERO, &wire[pos..]);
+    let events = events_of(&drain(&mut conn));
+    assert_eq!(events[0], Event::Text("é".repeat(10_000)));
+    assert!(matches!(events[1], Event::CloseReceived(_)), "{events:?}");
 }
 
 #[test]
