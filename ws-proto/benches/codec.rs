@@ -69,8 +69,8 @@ fn measure(mut f: impl FnMut()) -> (f64, usize) {
 }
 
 fn codec() {
-    println!("| frame payload | frames | decode ns/frame | decode allocs/frame | encode ns/frame | encode allocs/frame |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| frame payload | frames | decode ns/frame | decode allocs/frame | decode text ns/frame | encode ns/frame | encode allocs/frame |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (size, count) in [
         (14usize, 200_000usize),
         (125, 200_000),
@@ -78,24 +78,34 @@ fn codec() {
         (65536, 2_000),
     ] {
         let payload = vec![b'a'; size];
-        let mut input = Vec::new();
-        for _ in 0..count {
-            encode_frame(&mut input, true, 0, OpCode::Binary, Some(MASK), &payload);
-        }
-        let (decode, decode_allocs) = measure(|| {
+        let frames = |opcode| {
+            let mut input = Vec::new();
+            for _ in 0..count {
+                encode_frame(&mut input, true, 0, opcode, Some(MASK), &payload);
+            }
+            input
+        };
+        // Decodes `input` in 64 KiB reads, as a driver would; returns the payload bytes seen.
+        let decode_all = |input: &[u8]| {
             let mut conn = Connection::new(Role::Server, Instant::ZERO, config(), FixedMask(MASK));
             let mut out = Vec::new();
             let mut seen = 0;
             for chunk in input.chunks(64 * 1024) {
                 conn.handle_read(Instant::ZERO, chunk);
                 while let Some(action) = conn.poll(&mut out) {
-                    if let Action::Event(Event::Binary(b)) = action {
-                        seen += b.len();
+                    match action {
+                        Action::Event(Event::Binary(b)) => seen += b.len(),
+                        Action::Event(Event::Text(t)) => seen += t.len(),
+                        _ => {}
                     }
                 }
             }
-            assert_eq!(seen, size * count);
-        });
+            seen
+        };
+        let binary = frames(OpCode::Binary);
+        let (decode, decode_allocs) = measure(|| assert_eq!(decode_all(&binary), size * count));
+        let text = frames(OpCode::Text);
+        let (decode_text, _) = measure(|| assert_eq!(decode_all(&text), size * count));
         let (encode, encode_allocs) = measure(|| {
             let mut conn = Connection::new(Role::Server, Instant::ZERO, config(), FixedMask(MASK));
             let mut out = Vec::with_capacity(64 * 1024);
@@ -112,9 +122,10 @@ fn codec() {
         });
         let n = count as f64;
         println!(
-            "| {size} B | {count} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            "| {size} B | {count} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} |",
             decode / n * 1e9,
             (decode_allocs as f64 - 4.0).max(0.0) / n,
+            decode_text / n * 1e9,
             encode / n * 1e9,
             encode_allocs as f64 / n,
         );

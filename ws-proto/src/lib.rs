@@ -52,8 +52,9 @@
 //! `max_frame_size` and `max_message_size` ([`Config`]) are checked from each frame header before
 //! its payload is buffered; memory held for input grows only with payload actually received.
 #![no_std]
-// Denied, not forbidden: `mask_avx2` is the one module allowed `unsafe` (a call to an AVX2
-// build of a safe loop, after run-time detection); see its docs for the measurement.
+// Denied, not forbidden: two small modules are allowed `unsafe`, each for one call that a
+// benchmark showed worth it: `mask_avx2` (an AVX2 build of a safe loop, after run-time detection)
+// and `text` (a `String` from bytes that simdutf8 validated just before); see their docs.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -80,6 +81,7 @@ mod output;
 mod prepared;
 mod reader;
 mod state;
+mod text;
 mod transmit;
 pub mod utf8;
 

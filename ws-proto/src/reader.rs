@@ -12,6 +12,7 @@ use crate::event::{Fragment, MessageKind};
 use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::state::Role;
+use crate::text::string_from_utf8;
 use crate::utf8::Utf8Validator;
 use crate::Config;
 use alloc::boxed::Box;
@@ -276,9 +277,9 @@ impl Reader {
             apply_mask(&mut payload, mask, 0);
         }
         let item = match header.opcode {
-            OpCode::Text => match String::from_utf8(payload) {
-                Ok(text) => Incoming::Text(text),
-                Err(_) => return Some((end, Err(ProtocolError::InvalidUtf8))),
+            OpCode::Text => match string_from_utf8(payload) {
+                Some(text) => Incoming::Text(text),
+                None => return Some((end, Err(ProtocolError::InvalidUtf8))),
             },
             _ => Incoming::Binary(Bytes::from(payload)),
         };
@@ -728,9 +729,9 @@ impl Reader {
         };
         Ok(Some(match message.kind {
             MessageKind::Binary => Incoming::Binary(Bytes::from(message.buf)),
-            MessageKind::Text => Incoming::Text(
-                String::from_utf8(message.buf).map_err(|_| ProtocolError::InvalidUtf8)?,
-            ),
+            MessageKind::Text => {
+                Incoming::Text(string_from_utf8(message.buf).ok_or(ProtocolError::InvalidUtf8)?)
+            }
         }))
     }
 }
