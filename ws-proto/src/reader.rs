@@ -384,33 +384,15 @@ impl Reader {
                         max: self.max_message_size,
                     });
                 }
-                if !message.compressed {
-                    // At most EAGER_RESERVE, so it fits in usize.
+                let large = message.buf.is_empty() && header.payload_len >= DIRECT_READ_MIN;
+                if !message.compressed && !large {
+                    // At most EAGER_RESERVE, so it fits in usize. A failed reservation is not an
+                    // error: the buffer then grows as payload arrives.
                     let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
-                    let large = message.buf.is_empty() && header.payload_len >= DIRECT_READ_MIN;
-                    let fits = self.recycled.iter().position(|b| b.capacity() >= eager);
-                    if let (true, Some(fits)) = (large, fits) {
-                        // The stale bytes, up to the frame's length, become the window.
-                        let mut buf = core::mem::take(&mut self.recycled[fits]);
-                        buf.truncate(eager);
-                        message.window = buf.len();
-                        message.buf = buf;
-                    } else if large {
-                        // Zeroed by the allocator (calloc): fresh pages come zeroed from the
-                        // kernel as they are first touched, so this is a window as large as the
-                        // frame (one read can take it all) that costs no zero-filling pass.
-                        // With room for the next frame's header past the payload, which the
-                        // read that completes this frame may bring along (`direct_window`).
-                        let mut buf = alloc::vec![0; eager + MAX_HEADER_LEN];
-                        buf.truncate(eager);
-                        message.buf = buf;
-                        message.window = eager;
-                    } else {
-                        // A failed reservation is not an error: the buffer then grows as payload
-                        // arrives.
-                        let _ = message.buf.try_reserve_exact(eager);
-                    }
+                    let _ = message.buf.try_reserve_exact(eager);
                 }
+                // A large frame gets its buffer with its first payload byte
+                // (`Reader::large_frame_buffer`).
             }
         }
         self.frame = Some(FrameInProgress {
@@ -420,8 +402,53 @@ impl Reader {
         Ok(())
     }
 
+    /// Gives the message its buffer when the first payload byte of a large uncompressed frame is
+    /// about to be stored: a recycled buffer if one fits (its stale bytes become the direct-read
+    /// window, no zeroing), else a fresh zeroed one with room for the next frame's header.
+    ///
+    /// Not at the header: the read that completes a frame brings the next header along, before
+    /// the application has answered the message just completed. By the first payload byte it
+    /// usually has (an echo), and its buffer came back ([`Self::recycle`]), so the same buffer,
+    /// still in the CPU's caches, receives every message.
+    fn large_frame_buffer(&mut self) {
+        let (Some(frame), Some(message)) = (self.frame.as_ref(), self.message.as_mut()) else {
+            return;
+        };
+        let header = &frame.header;
+        if message.compressed
+            || header.opcode.is_control()
+            || frame.received != 0
+            || message.buf.capacity() != 0
+            || header.payload_len < DIRECT_READ_MIN
+        {
+            return;
+        }
+        // At most EAGER_RESERVE, so it fits in usize.
+        let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
+        if let Some(fits) = self.recycled.iter().position(|b| b.capacity() >= eager) {
+            // The stale bytes, up to the frame's length, become the window.
+            let mut buf = core::mem::take(&mut self.recycled[fits]);
+            buf.truncate(eager);
+            message.window = buf.len();
+            message.buf = buf;
+        } else {
+            // Zeroed by the allocator (calloc): fresh pages come zeroed from the kernel as they
+            // are first touched, so this is a window as large as the frame (one read can take it
+            // all) that costs no zero-filling pass. With room for the next frame's header past
+            // the payload, which the read that completes this frame may bring along
+            // (`direct_window`).
+            let mut buf = alloc::vec![0; eager + MAX_HEADER_LEN];
+            buf.truncate(eager);
+            message.window = eager;
+            message.buf = buf;
+        }
+    }
+
     /// Unmasks and stores payload bytes of the current frame; checks text as it arrives.
     fn take_payload(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if !chunk.is_empty() {
+            self.large_frame_buffer();
+        }
         let Some(frame) = self.frame.as_mut() else {
             return Ok(());
         };
@@ -550,6 +577,7 @@ impl Reader {
         if self.header_len != 0 {
             return None;
         }
+        self.large_frame_buffer();
         let frame = self.frame.as_ref()?;
         let message = self.message.as_mut()?;
         let rest = frame.header.payload_len - frame.received;

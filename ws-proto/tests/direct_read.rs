@@ -351,3 +351,37 @@ proptest! {
         prop_assert!(got == expected);
     }
 }
+
+#[test]
+fn a_buffer_handed_back_after_the_next_header_arrived_receives_the_next_payload() {
+    let first: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+    let second = vec![9u8; 70_000];
+    let wire = [
+        masked(OpCode::Binary, true, &first),
+        masked(OpCode::Binary, true, &second),
+    ]
+    .concat();
+    let mut conn = new_conn(Role::Server, no_keepalive());
+    conn.handle_read(Instant::ZERO, &wire[..14]);
+    let buf = conn.payload_buffer().expect("a window");
+    assert_eq!(buf.len(), 70_000 + 14);
+    buf.copy_from_slice(&wire[14..14 + 70_014]);
+    conn.handle_payload_read(Instant::ZERO, 70_014);
+    // The next header came with the payload; the application answers the message (an echo
+    // written from its buffer) and the buffer comes back before the next payload arrives.
+    let mut events = events_of(&drain(&mut conn));
+    assert_eq!(events.len(), 1);
+    let Event::Binary(message) = events.remove(0) else {
+        panic!("{events:?}")
+    };
+    assert_eq!(message[..], first[..]);
+    let returned = Vec::from(message);
+    let returned_at = returned.as_ptr();
+    conn.recycle_buffer(returned);
+    let buf = conn.payload_buffer().expect("a window");
+    assert_eq!(buf.as_ptr(), returned_at, "the same buffer, still in cache");
+    let n = buf.len().min(70_000);
+    buf[..n].copy_from_slice(&wire[14 + 70_014..]);
+    conn.handle_payload_read(Instant::ZERO, n);
+    assert_eq!(events_of(&drain(&mut conn)), [Event::Binary(second.into())]);
+}
