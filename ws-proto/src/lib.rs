@@ -5,7 +5,7 @@
 //! touches a socket, a clock or a thread, so it runs under any async runtime, in a hand-written
 //! event loop, in tests with a virtual clock, and under a fuzzer. It builds with `no_std` + `alloc`
 //! (`--no-default-features`); the default `std` feature adds `std::error::Error` impls and
-//! AVX2 unmasking chosen at run time.
+//! AVX-512/AVX2 unmasking chosen at run time.
 //!
 //! # The run loop
 //!
@@ -53,7 +53,7 @@
 //! its payload is buffered; memory held for input grows only with payload actually received.
 #![no_std]
 // Denied, not forbidden: two small modules are allowed `unsafe`, each for one call that a
-// benchmark showed worth it: `mask_avx2` (an AVX2 build of a safe loop, after run-time detection)
+// benchmark showed worth it: `mask_simd` (AVX-512/AVX2 builds of a safe loop, after run-time detection)
 // and `text` (a `String` from bytes that simdutf8 validated just before); see their docs.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -76,7 +76,7 @@ pub mod handshake;
 mod instant;
 pub mod mask;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod mask_avx2;
+mod mask_simd;
 mod output;
 mod prepared;
 mod reader;

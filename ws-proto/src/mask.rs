@@ -45,20 +45,20 @@ impl MaskSource for NoMask {
 ///
 /// Masking is its own inverse, so this both masks and unmasks. The offset lets a payload that
 /// arrives in several reads be unmasked piece by piece. With the `std` feature on x86-64, buffers
-/// of 512 bytes and more use AVX2 when the CPU has it ([`crate::mask_avx2`]); otherwise
-/// [`apply_mask_portable`] (the same result, eight bytes at a time).
+/// of 512 bytes and more use AVX-512 or AVX2 when the CPU has one (`mask_simd.rs`);
+/// otherwise [`apply_mask_portable`] (the same result, eight bytes at a time).
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if buf.len() >= crate::mask_avx2::AVX2_MIN && crate::mask_avx2::xor(buf, key) {
+    if buf.len() >= crate::mask_simd::SIMD_MIN && crate::mask_simd::xor(buf, key) {
         return;
     }
     xor_key(buf, key);
 }
 
 /// [`apply_mask`] in portable safe code only: eight bytes at a time, in the vector width of the
-/// compilation target. The reference the AVX2 path is tested against.
+/// compilation target. The reference the AVX-512 and AVX2 paths are tested against.
 pub fn apply_mask_portable(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);
