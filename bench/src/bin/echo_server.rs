@@ -44,7 +44,7 @@ use std::task::Poll;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Impl {
     WsTokio,
     WsSmol,
@@ -164,18 +164,19 @@ fn smol_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
                 }
             };
             let _ = stream.set_nodelay(true);
-            ex.spawn(async move {
-                let result = async {
-                    let ws = ws_smol::accept(stream).await?;
-                    match mode {
-                        Mode::Echo => echo_batched(ws, data_len_ws).await,
-                        Mode::Burst => burst(ws).await,
-                    }
-                }
-                .await;
-                verbose_error(result);
-            })
-            .detach();
+            // One spawn per mode, so an echo task is the size of the echo future alone.
+            let task = match mode {
+                Mode::Echo => ex.spawn(async move {
+                    let result =
+                        async { echo_batched(ws_smol::accept(stream).await?, data_len_ws).await };
+                    verbose_error(result.await);
+                }),
+                Mode::Burst => ex.spawn(async move {
+                    let result = async { burst(ws_smol::accept(stream).await?).await };
+                    verbose_error(result.await);
+                }),
+            };
+            task.detach();
         }
     }))
 }
@@ -202,17 +203,19 @@ fn async_std_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
             };
             let _ = stream.set_nodelay(true);
             // Dropping the JoinHandle detaches the task.
-            async_std::task::spawn_local(async move {
-                let result = async {
-                    let ws = ws_async_std::accept(stream).await?;
-                    match mode {
-                        Mode::Echo => echo_batched(ws, data_len_ws).await,
-                        Mode::Burst => burst(ws).await,
-                    }
-                }
-                .await;
-                verbose_error(result);
-            });
+            // One spawn per mode, so an echo task is the size of the echo future alone.
+            match mode {
+                Mode::Echo => async_std::task::spawn_local(async move {
+                    let result = async {
+                        echo_batched(ws_async_std::accept(stream).await?, data_len_ws).await
+                    };
+                    verbose_error(result.await);
+                }),
+                Mode::Burst => async_std::task::spawn_local(async move {
+                    let result = async { burst(ws_async_std::accept(stream).await?).await };
+                    verbose_error(result.await);
+                }),
+            };
         }
     })
 }
@@ -244,29 +247,50 @@ async fn serve(which: Impl, addr: SocketAddr, mode: Mode) -> io::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        // One spawn per implementation, so each task is the size of its own future (one
-        // `async` block matching on `which` would be the size of the largest of them all,
-        // which the idle-memory figures would charge to every implementation).
-        match which {
-            Impl::WsTokio => spawn_conn(ws_tokio_conn(stream, mode)),
-            Impl::Tungstenite => spawn_conn(tungstenite_conn(stream, false, mode)),
-            Impl::Tungstenite4k => spawn_conn(tungstenite_conn(stream, true, mode)),
-            Impl::FastWebSockets => match mode {
-                Mode::Echo => spawn_conn(fastwebsockets_conn(stream)),
-                Mode::Burst => spawn_conn(fastwebsockets_burst(stream)),
-            },
-            Impl::TokioWebSockets => spawn_conn(tokio_websockets_conn(stream, mode)),
-            Impl::RawTcp => match mode {
-                Mode::Echo => spawn_conn(raw_tcp_conn(stream)),
-                Mode::Burst => spawn_conn(raw_tcp_burst(stream)),
-            },
-            Impl::WsSmol | Impl::WsAsyncStd => unreachable!("not on tokio"),
+        // One spawn per implementation and mode, so each task is the size of its own future
+        // (one `async` block matching on `which` or `mode` would be the size of the largest of
+        // them all, which the idle-memory figures would charge to every echo connection).
+        match (which, mode) {
+            (Impl::WsTokio, Mode::Echo) => spawn_conn(async move {
+                echo_batched(ws_tokio::accept(stream).await?, data_len_ws).await
+            }),
+            (Impl::WsTokio, Mode::Burst) => {
+                spawn_conn(async move { burst(ws_tokio::accept(stream).await?).await })
+            }
+            (Impl::Tungstenite | Impl::Tungstenite4k, Mode::Echo) => {
+                let small = which == Impl::Tungstenite4k;
+                spawn_conn(async move {
+                    echo_batched(
+                        tungstenite_accept(stream, small).await?,
+                        data_len_tungstenite,
+                    )
+                    .await
+                })
+            }
+            (Impl::Tungstenite | Impl::Tungstenite4k, Mode::Burst) => {
+                let small = which == Impl::Tungstenite4k;
+                spawn_conn(async move { burst(tungstenite_accept(stream, small).await?).await })
+            }
+            (Impl::FastWebSockets, Mode::Echo) => spawn_conn(fastwebsockets_conn(stream)),
+            (Impl::FastWebSockets, Mode::Burst) => spawn_conn(fastwebsockets_burst(stream)),
+            (Impl::TokioWebSockets, Mode::Echo) => spawn_conn(async move {
+                echo_batched(tokio_websockets_accept(stream).await?, data_len_tws).await
+            }),
+            (Impl::TokioWebSockets, Mode::Burst) => {
+                spawn_conn(async move { burst(tokio_websockets_accept(stream).await?).await })
+            }
+            (Impl::RawTcp, Mode::Echo) => spawn_conn(raw_tcp_conn(stream)),
+            (Impl::RawTcp, Mode::Burst) => spawn_conn(raw_tcp_burst(stream)),
+            (Impl::WsSmol | Impl::WsAsyncStd, _) => unreachable!("not on tokio"),
         }
     }
 }
 
 fn spawn_conn(conn: impl Future<Output = Result<(), BoxError>> + Send + 'static) {
-    tokio::spawn(async move { verbose_error(conn.await) });
+    // `map`, not `async move { verbose_error(conn.await) }`: an async block keeps both the
+    // captured future and the one it awaits, which would double every task's size.
+    let task = futures_util::FutureExt::map(conn, verbose_error);
+    tokio::spawn(task);
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -291,6 +315,10 @@ where
     W: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
     E: Into<BoxError>,
 {
+    // The first message of a batch waits outside the vector, which is allocated only when a
+    // second one is ready: a connection that echoes one message at a time (the idle-memory
+    // workload) keeps no vector.
+    let mut first = None;
     let mut batch = Vec::new();
     loop {
         let mut bytes = 0;
@@ -298,7 +326,7 @@ where
             Some(Ok(m)) => {
                 if let Some(len) = data_len(&m) {
                     bytes += len;
-                    batch.push(m);
+                    first = Some(m);
                 }
                 None
             }
@@ -310,7 +338,11 @@ where
                 Poll::Ready(Some(Ok(m))) => {
                     if let Some(len) = data_len(&m) {
                         bytes += len;
-                        batch.push(m);
+                        if first.is_none() {
+                            first = Some(m);
+                        } else {
+                            batch.push(m);
+                        }
                     }
                 }
                 Poll::Ready(Some(Err(e))) => end = Some(Err(e.into())),
@@ -318,12 +350,15 @@ where
                 Poll::Pending => break,
             }
         }
-        if batch.is_empty() {
+        if first.is_none() {
             if let Some(end) = end {
                 return end;
             }
         }
-        let mut sent = Ok(());
+        let mut sent = match first.take() {
+            Some(m) => ws.feed(m).await,
+            None => Ok(()),
+        };
         for m in batch.drain(..) {
             if sent.is_ok() {
                 sent = ws.feed(m).await;
@@ -349,17 +384,11 @@ fn data_len_ws(m: &ws_tokio::Message) -> Option<usize> {
     }
 }
 
-async fn ws_tokio_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
-    let ws = ws_tokio::accept(stream).await?;
-    match mode {
-        Mode::Echo => echo_batched(ws, data_len_ws).await,
-        Mode::Burst => burst(ws).await,
-    }
-}
-
-async fn tungstenite_conn(stream: TcpStream, small: bool, mode: Mode) -> Result<(), BoxError> {
+async fn tungstenite_accept(
+    stream: TcpStream,
+    small: bool,
+) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, BoxError> {
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-    use tokio_tungstenite::tungstenite::Message;
     let config = if small {
         // tungstenite 0.30 exposes read_buffer_size (default 128 KiB, eagerly allocated),
         // write_buffer_size (default 128 KiB: bytes buffered before a write; flush always
@@ -372,33 +401,29 @@ async fn tungstenite_conn(stream: TcpStream, small: bool, mode: Mode) -> Result<
     } else {
         None
     };
-    let ws = tokio_tungstenite::accept_async_with_config(stream, config).await?;
-    match mode {
-        Mode::Echo => {
-            echo_batched(ws, |m: &Message| match m {
-                Message::Text(text) => Some(text.len()),
-                Message::Binary(data) => Some(data.len()),
-                _ => None,
-            })
-            .await
-        }
-        Mode::Burst => burst(ws).await,
+    Ok(tokio_tungstenite::accept_async_with_config(stream, config).await?)
+}
+
+fn data_len_tungstenite(m: &tokio_tungstenite::tungstenite::Message) -> Option<usize> {
+    use tokio_tungstenite::tungstenite::Message;
+    match m {
+        Message::Text(text) => Some(text.len()),
+        Message::Binary(data) => Some(data.len()),
+        _ => None,
     }
 }
 
-async fn tokio_websockets_conn(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+async fn tokio_websockets_accept(
+    stream: TcpStream,
+) -> Result<tokio_websockets::WebSocketStream<TcpStream>, BoxError> {
     let (_request, ws) = tokio_websockets::ServerBuilder::new()
         .accept(stream)
         .await?;
-    match mode {
-        Mode::Echo => {
-            echo_batched(ws, |m: &tokio_websockets::Message| {
-                (m.is_text() || m.is_binary()).then(|| m.as_payload().len())
-            })
-            .await
-        }
-        Mode::Burst => burst(ws).await,
-    }
+    Ok(ws)
+}
+
+fn data_len_tws(m: &tokio_websockets::Message) -> Option<usize> {
+    (m.is_text() || m.is_binary()).then(|| m.as_payload().len())
 }
 
 async fn fastwebsockets_conn(mut stream: TcpStream) -> Result<(), BoxError> {
