@@ -76,11 +76,16 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// The application was just handed a message that preceded a bad frame: hold the failure
     /// (and our Close) until it comes back (next read, flush or close), so its answer goes first.
     pub(crate) hold_failure: bool,
+    /// The one timer of the connection, armed at `timer_at`: the earliest of the core's
+    /// deadline (keepalive, close and handshake timeouts), the idle release and the linger
+    /// bound. One timer rather than one per purpose: each is a heap allocation that a
+    /// connection, busy or idle, would otherwise keep.
     timer: Option<R::Timer>,
-    timer_deadline: Option<Instant>,
-    /// Armed when the connection goes idle after reading or writing; frees what the
-    /// connection kept for reuse ([`Shared::release_idle_memory`]).
-    release_timer: Option<R::Timer>,
+    /// What `timer` is armed at; `None` after it fired, so the next drive arms it anew.
+    timer_at: Option<std::time::Instant>,
+    /// When the connection, idle after reading or writing, frees what it kept for reuse
+    /// ([`Shared::release_idle_memory`]).
+    release_at: Option<std::time::Instant>,
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
     /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
@@ -145,8 +150,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             end_reported: false,
             hold_failure: false,
             timer: None,
-            timer_deadline: None,
-            release_timer: None,
+            timer_at: None,
+            release_at: None,
             used_since_release: false,
             timer_wake: None,
             span,
@@ -209,16 +214,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         }
         self.out.shrink(KEEP_OUT_CAPACITY);
         self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
-        if self.used_since_release && self.release_timer.is_none() {
-            let mut timer = R::timer(R::now() + IDLE_RELEASE_AFTER);
+        if self.used_since_release && self.release_at.is_none() && self.io.is_some() {
+            self.release_at = Some(R::now() + IDLE_RELEASE_AFTER);
+            // Arm the timer now: the reader is about to wait, and no drive may come before it.
             let (wake, waker) = self.take_timer_wake(cx);
-            let ready = R::poll_timer(&mut timer, &mut Context::from_waker(&waker)).is_ready();
-            self.put_timer_wake((wake, waker));
-            if ready {
-                self.release_idle_memory();
-            } else {
-                self.release_timer = Some(timer);
+            let fired = wake.take_fired();
+            if self.poll_timers(fired, &mut Context::from_waker(&waker)) {
+                // A timer already due (a keepalive deadline just passed): wake the task so
+                // the drive that handles its output comes.
+                cx.waker().wake_by_ref();
             }
+            self.put_timer_wake((wake, waker));
         }
     }
 
@@ -299,6 +305,11 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                     }
                     // Nobody will read messages once the read half is gone.
                     if !self.reader_gone {
+                        // Room for one at first, not `VecDeque`'s four: most connections
+                        // hold one message at a time, and the storage stays until idle.
+                        if self.events.capacity() == 0 {
+                            self.events.reserve_exact(1);
+                        }
                         self.events.push_back(event);
                     }
                 }
@@ -432,6 +443,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         }
         self.close_pending = false;
         self.timer = None;
+        self.timer_at = None;
     }
 
     fn transport_error(&mut self, error: io::Error) {
@@ -482,49 +494,59 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         fired_any
     }
 
-    /// [`Self::fire_timer`] with the timers' context; `fired`: one of them woke us.
+    /// [`Self::fire_timer`] with the timer's context; `fired`: it woke us. Returns whether the
+    /// core's timeout was handled (the idle release is bookkeeping, not progress).
     fn poll_timers(&mut self, fired: bool, timer_cx: &mut Context<'_>) -> bool {
-        if fired {
-            if let Some(timer) = self.release_timer.as_mut() {
-                if R::poll_timer(timer, timer_cx).is_ready() {
-                    self.release_timer = None;
-                    self.release_idle_memory();
-                }
-            }
-        }
         if let Some(until) = self.linger_until {
             // Lingering after CloseSocket: the only timer left is the linger bound.
             let timer = self.timer.get_or_insert_with(|| R::timer(until));
             R::reset(timer, until);
-            self.timer_deadline = None;
+            self.timer_at = None;
             return R::poll_timer(timer, timer_cx).is_ready();
         }
-        let deadline = self.conn.poll_timeout();
-        let rearmed = deadline != self.timer_deadline;
-        if rearmed {
-            self.timer_deadline = deadline;
-            if let Some(deadline) = deadline {
-                let at = self
-                    .epoch
+        let mut fired = fired;
+        loop {
+            let deadline = self.conn.poll_timeout();
+            let core_at = deadline.map(|deadline| {
+                self.epoch
                     .checked_add(deadline.as_duration())
-                    .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400));
-                match &mut self.timer {
-                    Some(timer) => R::reset(timer, at),
-                    None => self.timer = Some(R::timer(at)),
+                    .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400))
+            });
+            let at = match (core_at, self.release_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let rearmed = at != self.timer_at;
+            if rearmed {
+                self.timer_at = at;
+                if let Some(at) = at {
+                    match &mut self.timer {
+                        Some(timer) => R::reset(timer, at),
+                        None => self.timer = Some(R::timer(at)),
+                    }
                 }
             }
+            let (Some(at), Some(timer)) = (at, self.timer.as_mut()) else {
+                return false;
+            };
+            if !(fired || rearmed) || R::poll_timer(timer, timer_cx).is_pending() {
+                return false;
+            }
+            // The timer fired: `at` has passed, even if the clock reads a hair earlier.
+            self.timer_at = None;
+            let now = R::now().max(at);
+            if self.release_at.is_some_and(|release_at| release_at <= now) {
+                self.release_at = None;
+                self.release_idle_memory();
+            }
+            if let Some(deadline) = deadline.filter(|_| core_at.is_some_and(|c| c <= now)) {
+                let now = self.now().max(deadline);
+                self.conn.handle_timeout(now);
+                return true;
+            }
+            // Only the release was due: go round to arm the timer for the core's deadline.
+            fired = false;
         }
-        let (Some(deadline), Some(timer)) = (deadline, self.timer.as_mut()) else {
-            return false;
-        };
-        if !(fired || rearmed) || R::poll_timer(timer, timer_cx).is_pending() {
-            return false;
-        }
-        // The timer fired: the deadline has passed, even if the clock reads a hair earlier.
-        let now = self.now().max(deadline);
-        self.conn.handle_timeout(now);
-        self.timer_deadline = None;
-        true
     }
 
     fn read(&mut self, cx: &mut Context<'_>) -> bool {
@@ -606,6 +628,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.io = None;
         self.close_pending = false;
         self.timer = None;
+        self.timer_at = None;
     }
 }
 

@@ -79,6 +79,7 @@ pub mod mask;
 mod mask_simd;
 mod output;
 mod prepared;
+mod queue;
 mod reader;
 mod state;
 mod text;

@@ -7,6 +7,7 @@
 use crate::error::ProtocolError;
 use crate::event::{Action, Event};
 use crate::frame::{encode_frame, FrameHeader, OpCode};
+use crate::queue::reserve_one;
 use crate::transmit::TransmitBuf;
 use crate::Instant;
 use alloc::collections::VecDeque;
@@ -101,7 +102,7 @@ impl OutputQueue {
 
     fn encoded_shared(&mut self, at: usize, bytes: Bytes) {
         self.queued_bytes += bytes.len();
-        self.items.insert(at, Output::Shared(bytes));
+        self.insert(at, Output::Shared(bytes));
     }
 
     /// Where the next frame goes: the byte buffer just before a deferred failure (or at the
@@ -115,9 +116,19 @@ impl OutputQueue {
             at - 1
         } else {
             let buf = core::mem::take(&mut self.spare);
-            self.items.insert(at, Output::Bytes(buf));
+            self.insert(at, Output::Bytes(buf));
             at
         }
+    }
+
+    fn insert(&mut self, at: usize, item: Output) {
+        reserve_one(&mut self.items);
+        self.items.insert(at, item);
+    }
+
+    fn push(&mut self, item: Output) {
+        reserve_one(&mut self.items);
+        self.items.push_back(item);
     }
 
     /// Where frames go: just before a deferred failure, or at the end.
@@ -133,25 +144,25 @@ impl OutputQueue {
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
         match self.items.back_mut() {
             Some(Output::Bytes(buf)) => buf.extend_from_slice(bytes),
-            _ => self.items.push_back(Output::Bytes(bytes.to_vec())),
+            _ => self.push(Output::Bytes(bytes.to_vec())),
         }
         self.queued_bytes += bytes.len();
     }
 
     pub(crate) fn event(&mut self, event: Event) {
-        self.items.push_back(Output::Event(event));
+        self.push(Output::Event(event));
     }
 
     pub(crate) fn shutdown_write(&mut self) {
-        self.items.push_back(Output::ShutdownWrite);
+        self.push(Output::ShutdownWrite);
     }
 
     pub(crate) fn close_socket(&mut self) {
-        self.items.push_back(Output::CloseSocket);
+        self.push(Output::CloseSocket);
     }
 
     pub(crate) fn failure(&mut self, error: ProtocolError, now: Instant) {
-        self.items.push_back(Output::Failure(error, now));
+        self.push(Output::Failure(error, now));
     }
 
     /// Whether the next item is a deferred failure.

@@ -8,6 +8,7 @@
 //! - `Vec<u8>`: everything is copied into one contiguous buffer (the simplest event loop);
 //! - [`Transmit`]: owned and shared segments in order, for `writev`-style writes.
 
+use crate::queue::reserve_one;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -195,6 +196,7 @@ impl TransmitBuf for Transmit {
         } else if !bytes.is_empty() {
             let mut taken = core::mem::take(&mut self.spare);
             core::mem::swap(&mut taken, bytes);
+            reserve_one(&mut self.segments);
             self.segments.push_back(Segment::Owned(taken));
         }
     }
@@ -202,6 +204,7 @@ impl TransmitBuf for Transmit {
     fn put_shared(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.len += bytes.len();
+            reserve_one(&mut self.segments);
             self.segments.push_back(Segment::Shared(bytes));
         }
     }

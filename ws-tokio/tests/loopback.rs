@@ -239,6 +239,33 @@ async fn keepalive_detects_a_vanished_peer_in_virtual_time() {
     );
 }
 
+/// The idle release and the core's deadlines share one timer: after the release fires (1 s
+/// after the message), the timer must be armed again for the keepalive.
+#[tokio::test(start_paused = true)]
+async fn keepalive_still_detects_a_vanished_peer_after_the_idle_release() {
+    let mut config = Config::default();
+    config.protocol.keepalive_interval = Some(Duration::from_secs(20));
+    config.protocol.keepalive_timeout = Duration::from_secs(10);
+    let (addr, mut reports) = reporting_server(config).await;
+    let mut client = raw_client(addr).await;
+    let mask = [7u8, 1, 2, 3];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+    client.write_all(&frame).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(60), reports.recv()).await;
+    let (received, end, closed) = report.expect("keepalive never fired").unwrap();
+    assert_eq!(received, [Message::text("hi")]);
+    assert!(end.unwrap_err().contains("DeadPeer"));
+    assert_eq!(closed.unwrap().outcome, Outcome::DeadPeer);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(30) && elapsed < Duration::from_secs(31),
+        "{elapsed:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn close_resolves_at_the_close_timeout_when_the_peer_never_answers() {
     let mut config = no_keepalive();
