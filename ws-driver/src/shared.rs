@@ -233,7 +233,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0
     }
 
-    /// The release timer fired. The recycled receive buffer goes in any case (a busy connection
+    /// The idle release came due (`release_at`, on the connection's one timer). The recycled receive buffer goes in any case (a busy connection
     /// recycles a fresh one soon); if the connection is idle, so does every other buffer and
     /// queue storage kept for reuse, leaving an idle connection its fixed-size state only.
     fn release_idle_memory(&mut self) {
