@@ -83,6 +83,10 @@ pub(crate) struct Shared<S, R: Runtime> {
     timer: Option<R::Timer>,
     /// What `timer` is armed at; `None` after it fired, so the next drive arms it anew.
     timer_at: Option<std::time::Instant>,
+    /// The core's deadline and the release time `timer_at` was computed from: while neither
+    /// changed and the timer did not fire, a drive has nothing to do with the timer and skips
+    /// the clock arithmetic (it runs several times per message). `None`: compute anew.
+    armed_for: Option<(Option<Instant>, Option<std::time::Instant>)>,
     /// When the connection, idle after reading or writing, frees what it kept for reuse
     /// ([`Shared::release_idle_memory`]).
     release_at: Option<std::time::Instant>,
@@ -151,6 +155,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             hold_failure: false,
             timer: None,
             timer_at: None,
+            armed_for: None,
             release_at: None,
             used_since_release: false,
             timer_wake: None,
@@ -444,6 +449,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.close_pending = false;
         self.timer = None;
         self.timer_at = None;
+        self.armed_for = None;
     }
 
     fn transport_error(&mut self, error: io::Error) {
@@ -502,11 +508,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             let timer = self.timer.get_or_insert_with(|| R::timer(until));
             R::reset(timer, until);
             self.timer_at = None;
+            self.armed_for = None;
             return R::poll_timer(timer, timer_cx).is_ready();
         }
         let mut fired = fired;
         loop {
             let deadline = self.conn.poll_timeout();
+            let inputs = Some((deadline, self.release_at));
+            if !fired && self.armed_for == inputs {
+                return false;
+            }
+            self.armed_for = inputs;
             let core_at = deadline.map(|deadline| {
                 self.epoch
                     .checked_add(deadline.as_duration())
@@ -534,6 +546,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             }
             // The timer fired: `at` has passed, even if the clock reads a hair earlier.
             self.timer_at = None;
+            self.armed_for = None;
             let now = R::now().max(at);
             if self.release_at.is_some_and(|release_at| release_at <= now) {
                 self.release_at = None;
@@ -629,6 +642,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.close_pending = false;
         self.timer = None;
         self.timer_at = None;
+        self.armed_for = None;
     }
 }
 

@@ -158,23 +158,39 @@ impl FrameHeader {
 
     /// Appends the header to `out`, using the shortest length form.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let first = (u8::from(self.fin) << 7) | ((self.rsv & 0x07) << 4) | self.opcode.as_u8();
+        let (bytes, len) = self.to_bytes();
+        out.extend_from_slice(&bytes[..len]);
+    }
+
+    /// The header in the shortest length form: the first `len` bytes of the array. Built on the
+    /// stack so that appending it is one copy with one capacity check, not one per field (this
+    /// runs for every frame sent).
+    #[inline]
+    pub fn to_bytes(&self) -> ([u8; MAX_HEADER_LEN], usize) {
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        bytes[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x07) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        out.push(first);
-        match self.payload_len {
-            len @ 0..=125 => out.push(mask_bit | len as u8),
-            len @ 126..=0xffff => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
+        let mut len = match self.payload_len {
+            short @ 0..=125 => {
+                bytes[1] = mask_bit | short as u8;
+                2
             }
-            len => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&len.to_be_bytes());
+            medium @ 126..=0xffff => {
+                bytes[1] = mask_bit | 126;
+                bytes[2..4].copy_from_slice(&(medium as u16).to_be_bytes());
+                4
             }
-        }
+            long => {
+                bytes[1] = mask_bit | 127;
+                bytes[2..10].copy_from_slice(&long.to_be_bytes());
+                10
+            }
+        };
         if let Some(mask) = self.mask {
-            out.extend_from_slice(&mask);
+            bytes[len..len + 4].copy_from_slice(&mask);
+            len += 4;
         }
+        (bytes, len)
     }
 }
 
@@ -194,8 +210,9 @@ pub fn encode_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    out.reserve(header.encoded_len() + payload.len());
-    header.encode(out);
+    let (bytes, len) = header.to_bytes();
+    out.reserve(len + payload.len());
+    out.extend_from_slice(&bytes[..len]);
     let start = out.len();
     out.extend_from_slice(payload);
     if let Some(mask) = mask {

@@ -36,14 +36,23 @@ pub(crate) enum Polled {
 #[derive(Debug, Default)]
 pub(crate) struct OutputQueue {
     items: VecDeque<Output>,
+    /// Frame bytes that come after every item in `items`: where frames are encoded while no
+    /// failure is deferred, which is nearly always. Most output is frames sent one after
+    /// another, so this keeps it out of the queue: no item to add, find or take per frame.
+    /// Anything else queued (an event, a socket action) first moves these bytes into `items`,
+    /// so the order holds.
+    ///
+    /// When empty, its capacity is kept for the next batch of frames: `poll` hands this buffer
+    /// to the driver and takes the driver's (already written) one back, so a busy connection
+    /// allocates no output buffer per batch. `shrink` frees it when the connection goes idle.
+    tail: Vec<u8>,
+    /// Deferred failures in `items`: while there is one, frames go just before it instead of
+    /// into `tail`.
+    failures: usize,
     /// Bytes queued and not yet handed out by `poll`.
     queued_bytes: usize,
     /// Bytes handed out by `poll` and not yet reported written.
     in_flight: usize,
-    /// An empty buffer kept for the next batch of frames: `poll` hands our buffer to the driver
-    /// and takes the driver's (already written) one back, so a busy connection allocates no
-    /// output buffer per batch. `shrink` frees it when the connection goes idle.
-    spare: Vec<u8>,
 }
 
 impl OutputQueue {
@@ -58,8 +67,7 @@ impl OutputQueue {
         mask: Option<[u8; 4]>,
         payload: &[u8],
     ) {
-        let index = self.frame_index();
-        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+        if let Some(buf) = self.frame_buf() {
             let before = buf.len();
             encode_frame(buf, fin, rsv, opcode, mask, payload);
             self.queued_bytes += buf.len() - before;
@@ -68,10 +76,22 @@ impl OutputQueue {
 
     /// Queues an already encoded frame, where [`frame`](Self::frame) would put it.
     pub(crate) fn encoded(&mut self, frame: &[u8]) {
-        let index = self.frame_index();
-        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+        if let Some(buf) = self.frame_buf() {
             buf.extend_from_slice(frame);
             self.queued_bytes += frame.len();
+        }
+    }
+
+    /// The buffer the next frame goes into: `tail`, or, while a failure is deferred, the byte
+    /// buffer just before it.
+    fn frame_buf(&mut self) -> Option<&mut Vec<u8>> {
+        if self.failures == 0 {
+            return Some(&mut self.tail);
+        }
+        let index = self.frame_index();
+        match self.items.get_mut(index) {
+            Some(Output::Bytes(buf)) => Some(buf),
+            _ => None,
         }
     }
 
@@ -84,29 +104,28 @@ impl OutputQueue {
             mask: None,
             payload_len: payload.len() as u64,
         };
-        let index = self.frame_index();
-        if let Some(Output::Bytes(buf)) = self.items.get_mut(index) {
+        if let Some(buf) = self.frame_buf() {
             let before = buf.len();
             header.encode(buf);
             self.queued_bytes += buf.len() - before;
         }
-        self.encoded_shared(index + 1, payload);
+        self.shared_encoded(payload);
     }
 
     /// Queues an already encoded frame without copying it, where [`frame`](Self::frame) would
     /// put it.
-    pub(crate) fn shared_encoded(&mut self, frame: Bytes) {
-        let at = self.insert_point();
-        self.encoded_shared(at, frame);
-    }
-
-    fn encoded_shared(&mut self, at: usize, bytes: Bytes) {
+    pub(crate) fn shared_encoded(&mut self, bytes: Bytes) {
         self.queued_bytes += bytes.len();
-        self.insert(at, Output::Shared(bytes));
+        if self.failures == 0 {
+            self.push(Output::Shared(bytes));
+        } else {
+            let at = self.insert_point();
+            self.insert(at, Output::Shared(bytes));
+        }
     }
 
-    /// Where the next frame goes: the byte buffer just before a deferred failure (or at the
-    /// end), created if the item there is not one.
+    /// Where the next frame goes while a failure is deferred: the byte buffer just before it,
+    /// created if the item there is not one.
     fn frame_index(&mut self) -> usize {
         let at = self.insert_point();
         let append = at
@@ -115,9 +134,17 @@ impl OutputQueue {
         if append {
             at - 1
         } else {
-            let buf = core::mem::take(&mut self.spare);
-            self.insert(at, Output::Bytes(buf));
+            self.insert(at, Output::Bytes(Vec::new()));
             at
+        }
+    }
+
+    /// Moves the frame bytes in `tail` into `items`, ahead of an item about to be queued.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let bytes = core::mem::take(&mut self.tail);
+            reserve_one(&mut self.items);
+            self.items.push_back(Output::Bytes(bytes));
         }
     }
 
@@ -126,7 +153,9 @@ impl OutputQueue {
         self.items.insert(at, item);
     }
 
+    /// Queues `item` after everything queued so far, frames in `tail` included.
     fn push(&mut self, item: Output) {
+        self.seal_tail();
         reserve_one(&mut self.items);
         self.items.push_back(item);
     }
@@ -142,10 +171,8 @@ impl OutputQueue {
     /// Queues bytes as they are (the HTTP response that precedes the first frame).
     #[cfg(feature = "handshake")]
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
-        match self.items.back_mut() {
-            Some(Output::Bytes(buf)) => buf.extend_from_slice(bytes),
-            _ => self.push(Output::Bytes(bytes.to_vec())),
-        }
+        self.seal_tail();
+        self.tail.extend_from_slice(bytes);
         self.queued_bytes += bytes.len();
     }
 
@@ -163,6 +190,7 @@ impl OutputQueue {
 
     pub(crate) fn failure(&mut self, error: ProtocolError, now: Instant) {
         self.push(Output::Failure(error, now));
+        self.failures += 1;
     }
 
     /// Whether the next item is a deferred failure.
@@ -174,6 +202,7 @@ impl OutputQueue {
     pub(crate) fn remove_failure(&mut self) {
         self.items
             .retain(|item| !matches!(item, Output::Failure(..)));
+        self.failures = 0;
     }
 
     /// Drops frames not yet written, any pending shutdown and deferred failure (for
@@ -181,6 +210,8 @@ impl OutputQueue {
     pub(crate) fn discard_unsent(&mut self) {
         self.items
             .retain(|item| matches!(item, Output::Event(_) | Output::CloseSocket));
+        self.tail.clear();
+        self.failures = 0;
         self.queued_bytes = 0;
         self.in_flight = 0;
     }
@@ -200,11 +231,11 @@ impl OutputQueue {
         Action::Transmit(n)
     }
 
-    /// Frees what the queue keeps for reuse if it is larger than `keep` bytes: the spare buffer,
-    /// and the storage of the queue itself when it is empty. `keep` 0 frees both.
+    /// Frees what the queue keeps for reuse if it is larger than `keep` bytes: the empty frame
+    /// buffer, and the storage of the queue itself when it is empty. `keep` 0 frees both.
     pub(crate) fn shrink(&mut self, keep: usize) {
-        if self.spare.capacity() > keep {
-            self.spare = Vec::new();
+        if self.tail.is_empty() && self.tail.capacity() > keep {
+            self.tail = Vec::new();
         }
         if self.items.is_empty() && self.items.capacity() * core::mem::size_of::<Output>() > keep {
             self.items = VecDeque::new();
@@ -212,15 +243,25 @@ impl OutputQueue {
     }
 
     pub(crate) fn poll<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Polled> {
-        Some(Polled::Action(match self.items.pop_front()? {
+        let Some(item) = self.items.pop_front() else {
+            if self.tail.is_empty() {
+                return None;
+            }
+            // The destination may take our buffer and hand back an empty one, kept as the
+            // next batch's.
+            let n = self.tail.len();
+            buf.put_owned(&mut self.tail);
+            self.tail.clear();
+            return Some(Polled::Action(self.transmitted(n)));
+        };
+        Some(Polled::Action(match item {
             Output::Bytes(mut bytes) => {
                 let n = bytes.len();
-                // The destination may take our buffer and hand back an empty one: keep that
-                // for the next batch.
                 buf.put_owned(&mut bytes);
-                if bytes.capacity() > self.spare.capacity() {
+                // Keep the larger empty buffer for the next batch.
+                if self.tail.is_empty() && bytes.capacity() > self.tail.capacity() {
                     bytes.clear();
-                    self.spare = bytes;
+                    self.tail = bytes;
                 }
                 self.transmitted(n)
             }
@@ -232,7 +273,10 @@ impl OutputQueue {
             Output::ShutdownWrite => Action::ShutdownWrite,
             Output::CloseSocket => Action::CloseSocket,
             Output::Event(event) => Action::Event(event),
-            Output::Failure(error, now) => return Some(Polled::Failure(error, now)),
+            Output::Failure(error, now) => {
+                self.failures = self.failures.saturating_sub(1);
+                return Some(Polled::Failure(error, now));
+            }
         }))
     }
 }
