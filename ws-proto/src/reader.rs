@@ -404,13 +404,14 @@ impl Reader {
 
     /// Gives the message its buffer when the first payload byte of a large uncompressed frame is
     /// about to be stored: a recycled buffer if one fits (its stale bytes become the direct-read
-    /// window, no zeroing), else a fresh zeroed one with room for the next frame's header.
+    /// window, no zeroing), else a fresh one with room for the next frame's header. `in_hand` is
+    /// how much of the frame the caller already holds (to be copied in, not read directly).
     ///
     /// Not at the header: the read that completes a frame brings the next header along, before
     /// the application has answered the message just completed. By the first payload byte it
     /// usually has (an echo), and its buffer came back ([`Self::recycle`]), so the same buffer,
     /// still in the CPU's caches, receives every message.
-    fn large_frame_buffer(&mut self) {
+    fn large_frame_buffer(&mut self, in_hand: usize) {
         let (Some(frame), Some(message)) = (self.frame.as_ref(), self.message.as_mut()) else {
             return;
         };
@@ -431,6 +432,18 @@ impl Reader {
             buf.truncate(eager);
             message.window = buf.len();
             message.buf = buf;
+        } else if in_hand.saturating_mul(2) >= eager
+            || header.payload_len - (in_hand as u64).min(header.payload_len) < DIRECT_READ_MIN
+        {
+            // Most of the frame is in hand (it arrived with its header), or what is not is too
+            // little to be read directly: it is copied in, and only what a direct read may
+            // still need is zero-filled, as the window grows (`direct_window`). Zeroing the
+            // whole buffer would write most of it twice, and memory the allocator reuses is
+            // zeroed by a pass over it (callgrind, 16 KiB echo: 9,000 of 31,000 instructions
+            // per message went to `calloc`'s `memset`).
+            let buf = Vec::with_capacity(eager + MAX_HEADER_LEN);
+            message.window = 0;
+            message.buf = buf;
         } else {
             // Zeroed by the allocator (calloc): fresh pages come zeroed from the kernel as they
             // are first touched, so this is a window as large as the frame (one read can take it
@@ -447,7 +460,7 @@ impl Reader {
     /// Unmasks and stores payload bytes of the current frame; checks text as it arrives.
     fn take_payload(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
         if !chunk.is_empty() {
-            self.large_frame_buffer();
+            self.large_frame_buffer(chunk.len());
         }
         let Some(frame) = self.frame.as_mut() else {
             return Ok(());
@@ -577,7 +590,7 @@ impl Reader {
         if self.header_len != 0 {
             return None;
         }
-        self.large_frame_buffer();
+        self.large_frame_buffer(0);
         let frame = self.frame.as_ref()?;
         let message = self.message.as_mut()?;
         let rest = frame.header.payload_len - frame.received;
