@@ -635,13 +635,15 @@ impl Connection {
         self.reader.recycle(buf);
     }
 
-    /// Capacity of the buffer kept by [`recycle_buffer`](Self::recycle_buffer), 0 if none.
+    /// Capacity of the buffers kept for reuse: those handed to
+    /// [`recycle_buffer`](Self::recycle_buffer), and sent payloads the connection copied into
+    /// frames and took back (`send` with `Bytes` the application no longer holds).
     pub fn recycled_capacity(&self) -> usize {
         self.reader.recycled_capacity()
     }
 
-    /// Frees the buffer kept by [`recycle_buffer`](Self::recycle_buffer) (the connection has
-    /// been idle for a while).
+    /// Frees the buffers kept for reuse ([`recycled_capacity`](Self::recycled_capacity)); the
+    /// connection has been idle for a while.
     pub fn release_recycled_buffer(&mut self) {
         self.reader.release_recycled();
     }
@@ -790,7 +792,13 @@ impl Connection {
             self.out.shared_frame(true, 0, opcode, data);
             return Ok(());
         }
-        self.send_message(opcode, &data, compression)
+        let sent = self.send_message(opcode, &data, compression);
+        // Copied into the frame: if the application let go of it (an echo does), the buffer
+        // receives a later message.
+        if data.is_unique() {
+            self.reader.recycle_sent(data.into());
+        }
+        sent
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), CommandError> {
