@@ -159,7 +159,10 @@ impl FrameHeader {
     /// Appends the header to `out`, using the shortest length form.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let (bytes, len) = self.to_bytes();
-        out.extend_from_slice(&bytes[..len]);
+        // As in `encode_frame`: a fixed-size copy, cut back.
+        let start = out.len();
+        out.extend_from_slice(&bytes);
+        out.truncate(start + len);
     }
 
     /// The header in the shortest length form: the first `len` bytes of the array. Built on the
@@ -211,8 +214,12 @@ pub fn encode_frame(
         payload_len: payload.len() as u64,
     };
     let (bytes, len) = header.to_bytes();
-    out.reserve(len + payload.len());
-    out.extend_from_slice(&bytes[..len]);
+    // The whole array, then cut back to the header's length: a copy of a fixed size is a few
+    // register stores, where one of `len` bytes is a call to `memcpy`.
+    out.reserve(MAX_HEADER_LEN + payload.len());
+    let header_start = out.len();
+    out.extend_from_slice(&bytes);
+    out.truncate(header_start + len);
     let start = out.len();
     out.extend_from_slice(payload);
     if let Some(mask) = mask {
