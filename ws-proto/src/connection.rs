@@ -167,12 +167,15 @@ pub struct Connection {
     outgoing: Option<OutgoingMessage>,
     /// Compresses outgoing messages, when permessage-deflate was negotiated.
     deflater: Option<Box<Deflater>>,
-    sent_close: Option<CloseFrame>,
-    received_close: Option<CloseFrame>,
+    /// The Close frames, once sent and received: boxed, as every open connection carries the
+    /// fields and few ever hold a frame in them (48 B less per connection).
+    sent_close: Option<Box<CloseFrame>>,
+    received_close: Option<Box<CloseFrame>>,
     initiator: Initiator,
     /// A protocol error found in the input but not yet acted on: reading has stopped, and the
     /// connection fails when `poll` reaches the events that preceded the bad frame.
-    pending_failure: Option<ProtocolError>,
+    /// Boxed for the same reason as the Close frames.
+    pending_failure: Option<Box<ProtocolError>>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -315,12 +318,12 @@ impl Connection {
 
     /// The Close frame we sent, if any.
     pub fn close_sent(&self) -> Option<&CloseFrame> {
-        self.sent_close.as_ref()
+        self.sent_close.as_deref()
     }
 
     /// The Close frame we received, if any.
     pub fn close_received(&self) -> Option<&CloseFrame> {
-        self.received_close.as_ref()
+        self.received_close.as_deref()
     }
 
     // ----- handlers -----
@@ -695,7 +698,7 @@ impl Connection {
     /// A protocol error in the input: the failure waits until the driver has polled what came
     /// before it.
     fn defer_failure(&mut self, now: Instant, error: ProtocolError) {
-        self.pending_failure = Some(error);
+        self.pending_failure = Some(Box::new(error));
         self.out.failure(error, now);
     }
 
@@ -703,7 +706,7 @@ impl Connection {
     fn apply_pending_failure(&mut self, now: Instant) {
         if let Some(error) = self.pending_failure.take() {
             self.out.remove_failure();
-            self.fail(now, error);
+            self.fail(now, *error);
         }
     }
 
@@ -812,7 +815,7 @@ impl Connection {
 
     fn send_close(&mut self, frame: CloseFrame) {
         self.frame(OpCode::Close, &frame.payload());
-        self.sent_close = Some(frame);
+        self.sent_close = Some(Box::new(frame));
         self.outgoing = None;
     }
 
@@ -842,7 +845,7 @@ impl Connection {
     /// The peer's Close arrived (we are Open or CloseSent): the close handshake is complete once
     /// we have answered it.
     fn on_peer_close(&mut self, now: Instant, frame: CloseFrame) {
-        self.received_close = Some(frame.clone());
+        self.received_close = Some(Box::new(frame.clone()));
         self.out.event(Event::CloseReceived(frame.clone()));
         if let Phase::Open(_) = self.phase {
             self.initiator = Initiator::Remote;
@@ -904,7 +907,7 @@ impl Connection {
         self.phase = Phase::Closed;
         self.out.close_socket();
         let terminated = outcome == Outcome::Terminated;
-        let received = self.received_close.clone();
+        let received = self.received_close.as_deref().cloned();
         let (code, reason) = match (&received, terminated) {
             (Some(frame), false) => (frame.code, frame.reason.clone()),
             _ => (CloseCode::ABNORMAL, Default::default()),
@@ -915,7 +918,7 @@ impl Connection {
             was_clean: !terminated && self.sent_close.is_some() && received.is_some(),
             initiator: self.initiator,
             outcome,
-            sent: self.sent_close.clone(),
+            sent: self.sent_close.as_deref().cloned(),
             received,
         })));
     }
