@@ -98,11 +98,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     used_since_release: bool,
     /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
     timer_wake: Option<(Arc<TimerWake>, Waker)>,
-    span: tracing::Span,
-    /// For the monitor: when the connection opened and entered CLOSING, its last seen state.
-    opened_at: std::time::Instant,
-    closing_since: Option<std::time::Instant>,
-    last_state: State,
+    /// The connection's tracing span, when a subscriber wants it: boxed, and absent otherwise,
+    /// as every connection would carry its 40 bytes.
+    span: Option<Box<tracing::Span>>,
     /// A write-side shutdown was asked for: `CloseSocket` then waits for the output to drain.
     graceful_close: bool,
     /// How long a graceful `CloseSocket` may wait for the output to drain.
@@ -119,7 +117,17 @@ pub(crate) struct Limits {
     read_buffer_size: usize,
     max_queued_messages: usize,
     close_timeout: Duration,
-    monitor: Option<crate::Monitor>,
+    /// Boxed: only monitored connections pay for what the monitor is told.
+    monitor: Option<Box<Watched>>,
+}
+
+/// What a monitored connection tells its monitor, and what it needs to remember for it.
+struct Watched {
+    monitor: crate::Monitor,
+    /// When the connection opened and entered CLOSING, its last seen state.
+    opened_at: std::time::Instant,
+    closing_since: Option<std::time::Instant>,
+    last_state: State,
 }
 
 impl Limits {
@@ -128,13 +136,21 @@ impl Limits {
         self.monitor.is_some()
     }
 
-    fn new(config: Config) -> Limits {
+    /// `now`: when the connection opened.
+    fn new(config: Config, now: std::time::Instant) -> Limits {
         Limits {
             write_high_water_mark: config.write_high_water_mark,
             read_buffer_size: config.read_buffer_size.max(1),
             max_queued_messages: config.max_queued_messages,
             close_timeout: config.protocol.close_timeout,
-            monitor: config.monitor,
+            monitor: config.monitor.map(|monitor| {
+                Box::new(Watched {
+                    monitor,
+                    opened_at: now,
+                    closing_since: None,
+                    last_state: State::Open,
+                })
+            }),
         }
     }
 }
@@ -146,7 +162,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         Shared {
             io: Some(io),
             conn,
-            limits: Limits::new(config),
+            limits: Limits::new(config, R::now()),
             epoch,
             out: Transmit::new(),
             needs_flush: false,
@@ -163,10 +179,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             release_at: None,
             used_since_release: false,
             timer_wake: None,
-            span,
-            opened_at: R::now(),
-            closing_since: None,
-            last_state: State::Open,
+            span: (!span.is_disabled()).then(|| Box::new(span)),
             graceful_close: false,
             linger_until: None,
             reader_gone: false,
@@ -186,8 +199,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// before the application answered the message, which tungstenite-style read-on-demand
     /// never does (Autobahn 4.1.5 then reports NON-STRICT).
     pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half, flush: Flush) -> bool {
-        let span = self.span.clone();
-        let _entered = span.enter();
+        let span = self.span.as_deref().cloned();
+        let _entered = span.as_ref().map(tracing::Span::enter);
         let events_before = self.events.len();
         let mut any = false;
         for _ in 0..BUDGET {
@@ -331,38 +344,39 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Tells the monitor when the connection enters CLOSING.
     fn observe_state(&mut self) {
+        let Some(watched) = self.limits.monitor.as_deref_mut() else {
+            return;
+        };
         let state = self.conn.state();
-        if state == State::Closing && self.last_state == State::Open {
-            self.closing_since = Some(R::now());
-            if let Some(monitor) = &self.limits.monitor {
-                monitor.closing();
-            }
+        if state == State::Closing && watched.last_state == State::Open {
+            watched.closing_since = Some(R::now());
+            watched.monitor.closing();
         }
         if state != State::Closed {
-            self.last_state = state;
+            watched.last_state = state;
         }
     }
 
     /// Tells the monitor how the connection ended.
     fn observe_closed(&mut self, closed: &ws_proto::Closed) {
-        let Some(monitor) = &self.limits.monitor else {
+        let Some(watched) = self.limits.monitor.as_deref_mut() else {
             return;
         };
         let now = R::now();
-        let was_closing = self.last_state == State::Closing;
+        let was_closing = watched.last_state == State::Closing;
         // A close handshake that completed within one read still spent (about) no time closing.
-        let closing_for = match self.closing_since {
+        let closing_for = match watched.closing_since {
             Some(since) => Some(now.saturating_duration_since(since)),
             None if closed.sent.is_some() || closed.received.is_some() => Some(Duration::ZERO),
             None => None,
         };
-        monitor.closed(
+        watched.monitor.closed(
             closed,
             was_closing,
             closing_for,
-            now.saturating_duration_since(self.opened_at),
+            now.saturating_duration_since(watched.opened_at),
         );
-        self.last_state = State::Closed;
+        watched.last_state = State::Closed;
     }
 
     fn write(&mut self, cx: &mut Context<'_>) -> bool {

@@ -22,6 +22,7 @@
 
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::codec::Deflater;
+use crate::config::RunSettings;
 use crate::error::{CommandError, ProtocolError};
 use crate::event::{Action, Closed, Compression, Event, Initiator, MessageKind, Outcome};
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
@@ -159,7 +160,7 @@ const SHARE_MIN_LEN: usize = 4096;
 ///   arm a timer at [`poll_timeout`](Self::poll_timeout).
 pub struct Connection {
     role: Role,
-    config: Config,
+    settings: RunSettings,
     phase: Phase,
     reader: Reader,
     out: OutputQueue,
@@ -199,15 +200,16 @@ impl Connection {
         config: Config,
         masks: impl MaskSource + Send + 'static,
     ) -> Connection {
+        let settings = RunSettings::new(&config);
         let keepalive = Keepalive {
-            next_ping: config.keepalive().map(|interval| now + interval),
+            next_ping: settings.keepalive().map(|interval| now + interval),
             outstanding: None,
             counter: 0,
         };
         Connection {
             role,
             reader: Reader::new(role, &config),
-            config,
+            settings,
             phase: Phase::Open(keepalive),
             out: OutputQueue::default(),
             masks: Box::new(masks),
@@ -240,7 +242,7 @@ impl Connection {
     /// threshold come from [`Config::deflate`], or its defaults when that is `None`.
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, params: crate::deflate::DeflateParams) -> Connection {
-        let config = self.config.deflate.clone().unwrap_or_default();
+        let config = self.settings.deflate.take().unwrap_or_default();
         self.deflater = Some(Box::new(Deflater::new(self.role, &config, &params)));
         self.reader
             .enable_inflate(crate::deflate::Inflater::new(self.role, &params));
@@ -274,11 +276,6 @@ impl Connection {
     /// Client or server.
     pub fn role(&self) -> Role {
         self.role
-    }
-
-    /// The configuration this connection runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Output bytes not yet written: queued in the connection, or handed out by [`poll`](Self::poll)
@@ -332,7 +329,7 @@ impl Connection {
     pub fn handle_read(&mut self, now: Instant, data: &[u8]) {
         if !data.is_empty() && self.is_reading() {
             if let Phase::Open(keepalive) = &mut self.phase {
-                keepalive.bytes_received(now, self.config.keepalive_timeout);
+                keepalive.bytes_received(now, self.settings.keepalive_timeout());
             }
         }
         self.decode(now, data);
@@ -385,7 +382,7 @@ impl Connection {
             return;
         }
         if let Phase::Open(keepalive) = &mut self.phase {
-            keepalive.bytes_received(now, self.config.keepalive_timeout);
+            keepalive.bytes_received(now, self.settings.keepalive_timeout());
         }
         let (result, next_header) = self.reader.direct_commit(n);
         match result {
@@ -416,9 +413,9 @@ impl Connection {
                 match &keepalive.outstanding {
                     Some(ping) if now >= ping.deadline => self.dead_peer(),
                     None if keepalive.next_ping.is_some_and(|at| now >= at) => {
-                        let interval = self.config.keepalive().unwrap_or_default();
+                        let interval = self.settings.keepalive().unwrap_or_default();
                         let payload =
-                            keepalive.start_ping(now, interval, self.config.keepalive_timeout);
+                            keepalive.start_ping(now, interval, self.settings.keepalive_timeout());
                         self.frame(OpCode::Ping, &payload);
                     }
                     _ => {}
@@ -603,7 +600,7 @@ impl Connection {
             self.initiator = Initiator::Local;
             self.send_close(CloseFrame::new(code, reason));
             self.phase = Phase::CloseSent {
-                deadline: now + self.config.close_timeout,
+                deadline: now + self.settings.close_timeout(),
             };
         }
         Ok(())
@@ -827,14 +824,14 @@ impl Connection {
             Incoming::Fragment(fragment) => self.out.event(Event::Fragment(fragment)),
             Incoming::Ping(payload) => {
                 // After our Close, nothing more may be sent, Pongs included.
-                if self.config.auto_pong && matches!(self.phase, Phase::Open(_)) {
+                if self.settings.auto_pong && matches!(self.phase, Phase::Open(_)) {
                     self.frame(OpCode::Pong, &payload);
                 }
                 self.out.event(Event::Ping(payload));
             }
             Incoming::Pong(payload) => {
                 if let Phase::Open(keepalive) = &mut self.phase {
-                    keepalive.pong_received(now, &payload, self.config.keepalive());
+                    keepalive.pong_received(now, &payload, self.settings.keepalive());
                 }
                 self.out.event(Event::Pong(payload));
             }
@@ -862,7 +859,7 @@ impl Connection {
                 // holding its side in FIN_WAIT_2.
                 self.out.shutdown_write();
                 self.phase = Phase::AwaitingServerEof {
-                    deadline: now + self.config.client_eof_timeout,
+                    deadline: now + self.settings.client_eof_timeout(),
                 };
             }
         }
@@ -874,7 +871,7 @@ impl Connection {
             Phase::Open(_) => {
                 self.initiator = Initiator::Local;
                 self.send_close(CloseFrame::new(error.close_code(), error.reason()));
-                now + self.config.close_timeout
+                now + self.settings.close_timeout()
             }
             Phase::CloseSent { deadline } => deadline,
             _ => return,

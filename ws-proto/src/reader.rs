@@ -102,7 +102,9 @@ pub(crate) struct Reader {
     /// Inflates compressed messages, when permessage-deflate was negotiated.
     inflater: Option<Box<Inflater>>,
     header: [u8; MAX_HEADER_LEN],
-    header_len: usize,
+    /// Header bytes collected in `header` (at most `MAX_HEADER_LEN`; a byte, as every
+    /// connection carries the field).
+    header_len: u8,
     frame: Option<FrameInProgress>,
     message: Option<MessageInProgress>,
     control: Vec<u8>,
@@ -186,7 +188,7 @@ impl Reader {
 
     /// Bytes held for frames and messages not yet complete.
     pub(crate) fn buffered(&self) -> usize {
-        self.header_len
+        usize::from(self.header_len)
             + self.control.len()
             + self.message.as_ref().map_or(0, |m| m.buf.len() - m.window)
     }
@@ -316,17 +318,18 @@ impl Reader {
         }
         let mut used = 0;
         loop {
-            let needed = if self.header_len < 2 {
+            let have = usize::from(self.header_len);
+            let needed = if have < 2 {
                 2
             } else {
                 FrameHeader::len_from_second_byte(self.header[1])
             };
-            let take = (needed - self.header_len).min(input.len() - used);
-            self.header[self.header_len..self.header_len + take]
-                .copy_from_slice(&input[used..used + take]);
-            self.header_len += take;
+            let take = (needed - have).min(input.len() - used);
+            self.header[have..have + take].copy_from_slice(&input[used..used + take]);
+            // At most MAX_HEADER_LEN (14): `needed` never exceeds it.
+            self.header_len = (have + take) as u8;
             used += take;
-            match FrameHeader::parse(&self.header[..self.header_len]) {
+            match FrameHeader::parse(&self.header[..have + take]) {
                 Ok(Some((header, _))) => {
                     self.header_len = 0;
                     return (used, Ok(Some(header)));
@@ -622,7 +625,7 @@ impl Reader {
             .map_or(0, |frame| frame.header.payload_len - frame.received);
         // A frame may be longer than memory (the read is what is bounded).
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
-        Some(rest.saturating_add(MAX_HEADER_LEN - self.header_len))
+        Some(rest.saturating_add(MAX_HEADER_LEN - usize::from(self.header_len)))
     }
 
     /// Where a driver may read the current frame's payload directly, skipping the copy from its
