@@ -256,8 +256,8 @@ impl Connection {
 
     /// Queues bytes to go out before any frame: the handshake's HTTP response.
     #[cfg(feature = "handshake")]
-    pub(crate) fn queue_preface(&mut self, bytes: &[u8]) {
-        self.out.raw(bytes);
+    pub(crate) fn queue_preface(&mut self, bytes: Vec<u8>) {
+        self.out.preface(bytes);
     }
 
     // ----- getters -----

@@ -168,12 +168,12 @@ impl OutputQueue {
             .unwrap_or(self.items.len())
     }
 
-    /// Queues bytes as they are (the HTTP response that precedes the first frame).
+    /// Queues bytes as they are (the HTTP response that precedes the first frame), written from
+    /// their own buffer and freed once written: sized for the response, it would make a poor
+    /// output buffer to keep, and every connection would keep it until idle.
     #[cfg(feature = "handshake")]
-    pub(crate) fn raw(&mut self, bytes: &[u8]) {
-        self.seal_tail();
-        self.tail.extend_from_slice(bytes);
-        self.queued_bytes += bytes.len();
+    pub(crate) fn preface(&mut self, bytes: Vec<u8>) {
+        self.shared_encoded(Bytes::from(bytes.into_boxed_slice()));
     }
 
     pub(crate) fn event(&mut self, event: Event) {

@@ -111,7 +111,9 @@ pub(crate) struct Reader {
     /// Memory handed back by the driver (a large message it finished writing) to receive the
     /// next large frame into: already in use, so no page faults, and its stale bytes serve as
     /// an initialized direct-read window without zero-filling.
-    recycled: [Vec<u8>; RECYCLED_BUFFERS],
+    /// At most `RECYCLED_BUFFERS`, most recent first; a list allocated on first use, as most
+    /// connections never receive a large frame (48 B less on each of them than two inline slots).
+    recycled: Vec<Vec<u8>>,
     /// Small payloads the application sent back (`Connection::send_*_owned`, which copied them
     /// into frames), to receive later messages of their size into: that saves allocating one
     /// buffer and freeing the other, a tenth of an echo's instructions.
@@ -173,7 +175,7 @@ impl Reader {
             frame: None,
             message: None,
             control: Vec::new(),
-            recycled: Default::default(),
+            recycled: Vec::new(),
             small: Vec::new(),
             large_frames: false,
         }
@@ -455,7 +457,7 @@ impl Reader {
         let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
         if let Some(fits) = self.recycled.iter().position(|b| b.capacity() >= eager) {
             // The stale bytes, up to the frame's length, become the window.
-            let mut buf = core::mem::take(&mut self.recycled[fits]);
+            let mut buf = self.recycled.remove(fits);
             buf.truncate(eager);
             message.window = buf.len();
             message.buf = buf;
@@ -566,17 +568,24 @@ impl Reader {
     /// last is the likeliest to be still in the CPU's caches. When all slots are taken it
     /// replaces the smallest buffer kept (the oldest of equals), unless it is smaller still.
     pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
-        let Some(evict) = (0..RECYCLED_BUFFERS)
-            .rev()
-            .min_by_key(|&i| self.recycled[i].capacity())
-        else {
-            return;
-        };
-        if buf.capacity() < self.recycled[evict].capacity() {
+        if buf.capacity() == 0 {
             return;
         }
-        self.recycled[..=evict].rotate_right(1);
-        self.recycled[0] = buf;
+        if self.recycled.len() == RECYCLED_BUFFERS {
+            let Some(evict) = (0..RECYCLED_BUFFERS)
+                .rev()
+                .min_by_key(|&i| self.recycled[i].capacity())
+            else {
+                return;
+            };
+            if buf.capacity() < self.recycled[evict].capacity() {
+                return;
+            }
+            self.recycled.remove(evict);
+        } else if self.recycled.capacity() == 0 {
+            self.recycled.reserve_exact(RECYCLED_BUFFERS);
+        }
+        self.recycled.insert(0, buf);
     }
 
     /// Keeps `buf`, a payload that was copied into a frame, to receive a later message into. A
@@ -606,7 +615,7 @@ impl Reader {
 
     /// Frees the recycled buffers (the connection went idle).
     pub(crate) fn release_recycled(&mut self) {
-        self.recycled = Default::default();
+        self.recycled = Vec::new();
         self.small = Vec::new();
     }
 

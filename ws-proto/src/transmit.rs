@@ -46,13 +46,16 @@ impl TransmitBuf for Vec<u8> {
 /// allocates no output buffer per batch; [`shrink`](Self::shrink) frees them when it goes idle.
 #[derive(Debug, Default)]
 pub struct Transmit {
+    /// Owned bytes written before everything in `segments`: most output is a batch of small
+    /// frames in one buffer, which then needs no segment list (no allocation, no push and pop
+    /// per batch). Empty, its capacity is the spare buffer kept for the next batch.
+    first: Vec<u8>,
+    /// What comes after `first`: shared payloads, and the owned bytes between and after them.
     segments: VecDeque<Segment>,
-    /// Bytes of the first segment already written.
+    /// Bytes of the front segment (`first` if it holds any) already written.
     offset: usize,
     /// Bytes not yet written, over all segments.
     len: usize,
-    /// An emptied owned buffer kept for the next batch.
-    spare: Vec<u8>,
     /// A large shared payload that was written and is no longer referenced anywhere else: its
     /// memory can receive the next large message ([`take_reusable`](Self::take_reusable)).
     reusable: Vec<Vec<u8>>,
@@ -97,17 +100,22 @@ impl Transmit {
 
     /// The unwritten bytes, segment by segment, in order (none of them empty).
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.segments
-            .iter()
-            .enumerate()
-            .map(|(i, segment)| {
+        // The offset applies to the front segment: `first` when it holds bytes.
+        let (first, first_offset, rest_offset) = if self.first.is_empty() {
+            (&[][..], 0, self.offset)
+        } else {
+            (&self.first[..], self.offset, 0)
+        };
+        let first = first.get(first_offset..).unwrap_or_default();
+        core::iter::once(first)
+            .chain(self.segments.iter().enumerate().map(move |(i, segment)| {
                 let bytes = segment.bytes();
                 if i == 0 {
-                    bytes.get(self.offset..).unwrap_or_default()
+                    bytes.get(rest_offset..).unwrap_or_default()
                 } else {
                     bytes
                 }
-            })
+            }))
             .filter(|chunk| !chunk.is_empty())
     }
 
@@ -115,6 +123,17 @@ impl Transmit {
     pub fn advance(&mut self, n: usize) {
         let mut n = n.min(self.len);
         self.len -= n;
+        if !self.first.is_empty() {
+            let rest = self.first.len() - self.offset;
+            if n < rest {
+                self.offset += n;
+                return;
+            }
+            n -= rest;
+            // Written: its capacity is the spare buffer now.
+            self.first.clear();
+            self.offset = 0;
+        }
         while n > 0 {
             let Some(front) = self.segments.front() else {
                 break;
@@ -139,6 +158,8 @@ impl Transmit {
 
     /// Drops everything not yet written (the connection is being torn down).
     pub fn clear(&mut self) {
+        self.first.clear();
+        self.offset = 0;
         while !self.segments.is_empty() {
             self.pop_front();
         }
@@ -149,8 +170,8 @@ impl Transmit {
     /// spare buffer, the segment list's storage once empty, and written payloads held for reuse.
     /// `keep` 0 frees everything not holding unwritten bytes.
     pub fn shrink(&mut self, keep: usize) {
-        if self.spare.capacity() > keep {
-            self.spare = Vec::new();
+        if self.first.is_empty() && self.first.capacity() > keep {
+            self.first = Vec::new();
         }
         self.reusable = Vec::new();
         if self.segments.is_empty()
@@ -167,12 +188,23 @@ impl Transmit {
         self.reusable.pop()
     }
 
+    /// The spare buffer (empty, with capacity), if `first` is not in use.
+    fn take_spare(&mut self) -> Vec<u8> {
+        if self.first.is_empty() {
+            core::mem::take(&mut self.first)
+        } else {
+            Vec::new()
+        }
+    }
+
     fn pop_front(&mut self) {
         self.offset = 0;
         match self.segments.pop_front() {
-            Some(Segment::Owned(mut bytes)) if bytes.capacity() > self.spare.capacity() => {
+            Some(Segment::Owned(mut bytes))
+                if self.first.is_empty() && bytes.capacity() > self.first.capacity() =>
+            {
                 bytes.clear();
-                self.spare = bytes;
+                self.first = bytes;
             }
             Some(Segment::Shared(bytes))
                 if bytes.len() >= REUSE_MIN && self.reusable.len() < REUSABLE_MAX =>
@@ -189,12 +221,24 @@ impl Transmit {
 
 impl TransmitBuf for Transmit {
     fn put_owned(&mut self, bytes: &mut Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
         self.len += bytes.len();
-        if let Some(Segment::Owned(last)) = self.segments.back_mut() {
+        if self.segments.is_empty() {
+            if self.first.is_empty() {
+                // Take the buffer; the spare (empty, with capacity) goes back for reuse.
+                core::mem::swap(&mut self.first, bytes);
+                self.offset = 0;
+            } else {
+                self.first.extend_from_slice(bytes);
+                bytes.clear();
+            }
+        } else if let Some(Segment::Owned(last)) = self.segments.back_mut() {
             last.extend_from_slice(bytes);
             bytes.clear();
-        } else if !bytes.is_empty() {
-            let mut taken = core::mem::take(&mut self.spare);
+        } else {
+            let mut taken = self.take_spare();
             core::mem::swap(&mut taken, bytes);
             reserve_one(&mut self.segments);
             self.segments.push_back(Segment::Owned(taken));
@@ -261,6 +305,53 @@ mod tests {
     }
 
     #[test]
+    fn interleaved_puts_and_partial_writes_match_a_plain_byte_queue() {
+        // A model: every byte put, in order; `written` of them gone. Owned and shared puts
+        // and writes of every size interleave, so `first`, the segments behind it, and the
+        // hand-back of spare buffers are all exercised.
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move |bound: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed % bound
+        };
+        let mut t = Transmit::new();
+        let (mut model, mut written, mut counter) = (Vec::new(), 0, 0u8);
+        let mut core_buf = Vec::new();
+        for _ in 0..5_000 {
+            match next(4) {
+                0 | 1 => {
+                    let len = next(40) as usize;
+                    let bytes: Vec<u8> = (0..len)
+                        .map(|_| {
+                            counter = counter.wrapping_add(1);
+                            counter
+                        })
+                        .collect();
+                    model.extend_from_slice(&bytes);
+                    if next(2) == 0 {
+                        core_buf.extend_from_slice(&bytes);
+                        t.put_owned(&mut core_buf);
+                        assert!(core_buf.is_empty());
+                    } else {
+                        t.put_shared(Bytes::from(bytes));
+                    }
+                }
+                _ => {
+                    let n = next(60) as usize;
+                    let before = t.len();
+                    t.advance(n);
+                    written += before - t.len();
+                }
+            }
+            assert_eq!(t.len(), model.len() - written);
+            assert_eq!(collect(&t), model[written..]);
+            assert!(t.chunks().all(|c| !c.is_empty()));
+        }
+    }
+
+    #[test]
     fn written_owned_buffers_are_recycled() {
         let mut t = Transmit::new();
         let mut frames = Vec::with_capacity(1000);
@@ -274,11 +365,11 @@ mod tests {
         t.put_owned(&mut vec![0; 2000]);
         t.advance(2005);
         assert!(
-            t.spare.capacity() >= 2000,
+            t.first.capacity() >= 2000,
             "kept the largest written buffer"
         );
         t.shrink(100);
-        assert_eq!(t.spare.capacity(), 0, "idle: freed");
+        assert_eq!(t.first.capacity(), 0, "idle: freed");
     }
 
     #[test]

@@ -327,7 +327,7 @@ impl ServerHandshake {
         if let Some(params) = deflate {
             connection = connection.with_deflate(params);
         }
-        connection.queue_preface(&response);
+        connection.queue_preface(response);
         connection.handle_read(now, self.head.after(head_len));
         if peer_eof {
             connection.handle_eof(now);
