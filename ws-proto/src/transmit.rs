@@ -166,17 +166,20 @@ impl Transmit {
         self.len = 0;
     }
 
-    /// Frees recycled capacity beyond `keep` bytes (call it when the connection goes idle): the
-    /// spare buffer, the segment list's storage once empty, and written payloads held for reuse.
-    /// `keep` 0 frees everything not holding unwritten bytes.
+    /// Frees what is kept for reuse (call it when the connection goes idle): the spare buffer if
+    /// its capacity is beyond `keep` bytes, the segment list's storage once empty, and written
+    /// payloads held for reuse. `keep` 0 frees everything not holding unwritten bytes.
+    ///
+    /// The segment list goes whatever `keep` says: only shared payloads (large messages, the
+    /// handshake response, prepared messages) and what follows them need it, so a connection
+    /// that writes small frames would otherwise keep it from its handshake until the idle
+    /// release, and allocating it again costs little next to a payload worth sharing.
     pub fn shrink(&mut self, keep: usize) {
         if self.first.is_empty() && self.first.capacity() > keep {
             self.first = Vec::new();
         }
         self.reusable = Vec::new();
-        if self.segments.is_empty()
-            && self.segments.capacity() * core::mem::size_of::<Segment>() > keep
-        {
+        if self.segments.is_empty() {
             self.segments = VecDeque::new();
         }
     }
