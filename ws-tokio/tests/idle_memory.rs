@@ -3,7 +3,8 @@
 //! This is the user-space half of the idle-memory benchmark (`scripts/bench`, RSS growth per
 //! connection): what the connection's task, socket registration, WebSocket and core keep on the
 //! heap once nothing flows. The goal for the whole per-connection footprint is 2 KiB,
-//! so the heap part alone must stay under it.
+//! so the heap part alone must stay under it; the bounds below sit ~7 % above what it measured
+//! at 9946e56 (1,673 B idle, 158 B left by one echo), so that a regression shows.
 
 use futures_util::{SinkExt, StreamExt};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -103,7 +104,7 @@ async fn echo(stream: tokio::net::TcpStream) {
 }
 
 #[test]
-fn an_idle_server_connection_holds_under_2_kib_of_heap() {
+fn an_idle_server_connection_holds_under_1_75_kib_of_heap() {
     const N: usize = 300;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,16 +137,17 @@ fn an_idle_server_connection_holds_under_2_kib_of_heap() {
         warm_stop.send(()).unwrap();
         many.join().unwrap();
         warm.join().unwrap();
-        assert!(idle <= 2048, "{idle} bytes per idle connection");
+        assert!(idle <= 1792, "{idle} bytes per idle connection");
         assert!(
             idle < busy,
             "the idle release freed nothing: {idle} B, {busy} B busy"
         );
-        // What one echo leaves until the release: two small output buffers and three queues
-        // with room for one item each (267 B). With thousands of connections echoing at once
+        // What one echo leaves until the release: the output buffer, the core's and the
+        // driver's event queues with room for one item each, the echoed payload kept to
+        // receive into and its list (158 B). With thousands of connections echoing at once
         // this is the peak the heap (and RSS) must grow to, so it is bounded too.
         assert!(
-            busy - idle <= 512,
+            busy - idle <= 256,
             "one echo left {} B per connection until the idle release",
             busy - idle
         );
