@@ -242,7 +242,7 @@ impl Connection {
     /// threshold come from [`Config::deflate`], or its defaults when that is `None`.
     #[cfg(feature = "deflate")]
     pub fn with_deflate(mut self, params: crate::deflate::DeflateParams) -> Connection {
-        let config = self.settings.deflate.take().unwrap_or_default();
+        let config = self.settings.deflate.clone().unwrap_or_default();
         self.deflater = Some(Box::new(Deflater::new(self.role, &config, &params)));
         self.reader
             .enable_inflate(crate::deflate::Inflater::new(self.role, &params));
