@@ -56,6 +56,29 @@ enum Input {
     Timeout,
 }
 
+/// What a finished handshake hands over to become a [`WebSocket`].
+///
+/// The WebSocket is built only after the boxed handshake (its future, parser, request and
+/// response buffers) has been freed, so its state can take the place they leave in the heap:
+/// built inside the handshake, it landed past them, and a server accepting thousands of
+/// connections kept a hole of the handshake's size next to every one of them.
+struct Opened<S, R: Runtime> {
+    hio: HandshakeIo<S, R>,
+    connection: ws_proto::Connection,
+    config: Config,
+}
+
+impl<S: Transport, R: Runtime> Opened<S, R> {
+    fn into_websocket(self) -> WebSocket<S, R> {
+        let Opened {
+            hio,
+            connection,
+            config,
+        } = self;
+        WebSocket::with_timer(hio.io, connection, hio.epoch, config, hio.timer)
+    }
+}
+
 impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
     fn new(io: S, read_buffer_size: usize) -> Self {
         HandshakeIo {
@@ -136,14 +159,18 @@ pub fn client_handshake<S: Transport, R: Runtime>(
     request: Request<()>,
     config: Config,
 ) -> impl Future<Output = Result<(WebSocket<S, R>, Response<()>), Error>> {
-    Box::pin(run_client_handshake(io, request, config))
+    let handshake = Box::pin(run_client_handshake(io, request, config));
+    async move {
+        let (opened, response) = handshake.await?;
+        Ok((opened.into_websocket(), response))
+    }
 }
 
 async fn run_client_handshake<S: Transport, R: Runtime>(
     io: S,
     request: Request<()>,
     config: Config,
-) -> Result<(WebSocket<S, R>, Response<()>), Error> {
+) -> Result<(Opened<S, R>, Response<()>), Error> {
     let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
     let mut hs = ClientHandshake::new(
         hio.now(),
@@ -162,9 +189,12 @@ async fn run_client_handshake<S: Transport, R: Runtime>(
                 }
                 ClientAction::Open(upgrade) => {
                     tracing::debug!(status = %upgrade.response.status(), "client handshake done");
-                    let ws =
-                        WebSocket::from_connection(hio.io, upgrade.connection, hio.epoch, config);
-                    return Ok((ws, upgrade.response));
+                    let opened = Opened {
+                        hio,
+                        connection: upgrade.connection,
+                        config,
+                    };
+                    return Ok((opened, upgrade.response));
                 }
                 ClientAction::Failed(e) => return Err(Error::Handshake(e)),
                 _ => {}
@@ -194,14 +224,24 @@ pub fn server_handshake<S: Transport, R: Runtime>(
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> impl Future<Output = Result<WebSocket<S, R>, Error>> {
-    Box::pin(run_server_handshake(io, config, decide))
+    let handshake = Box::pin(run_server_handshake(io, config, decide));
+    async move {
+        let mut ws = handshake.await?.into_websocket();
+        // The 101 is the connection's first output: send it now, so the client is not kept
+        // waiting until the application first polls.
+        poll_fn(|cx| {
+            futures_sink::Sink::<crate::Message>::poll_flush(std::pin::Pin::new(&mut ws), cx)
+        })
+        .await?;
+        Ok(ws)
+    }
 }
 
 async fn run_server_handshake<S: Transport, R: Runtime>(
     io: S,
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
-) -> Result<WebSocket<S, R>, Error> {
+) -> Result<Opened<S, R>, Error> {
     let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
     let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
     let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
@@ -232,22 +272,11 @@ async fn run_server_handshake<S: Transport, R: Runtime>(
                         Decision::Accept(accept) => match hs.accept(now, accept) {
                             Ok(upgrade) => {
                                 tracing::debug!(uri = %request.uri(), "server handshake done");
-                                let mut ws = WebSocket::from_connection(
-                                    hio.io,
-                                    upgrade.connection,
-                                    hio.epoch,
+                                return Ok(Opened {
+                                    hio,
+                                    connection: upgrade.connection,
                                     config,
-                                );
-                                // The 101 is the connection's first output: send it now, so the
-                                // client is not kept waiting until the application first polls.
-                                poll_fn(|cx| {
-                                    futures_sink::Sink::<crate::Message>::poll_flush(
-                                        std::pin::Pin::new(&mut ws),
-                                        cx,
-                                    )
-                                })
-                                .await?;
-                                return Ok(ws);
+                                });
                             }
                             // A plain HTTP request accepted: the handshake answered 426.
                             Err(_) if !is_upgrade => refused = Some(StatusCode::UPGRADE_REQUIRED),

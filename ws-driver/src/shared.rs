@@ -156,7 +156,15 @@ impl Limits {
 }
 
 impl<S: Transport, R: Runtime> Shared<S, R> {
-    pub(crate) fn new(io: S, conn: Connection, epoch: std::time::Instant, config: Config) -> Self {
+    /// `timer`: one to reuse (the handshake's); it may still be armed, in which case it is
+    /// re-armed by the first drive that has a deadline, or fires once for nothing.
+    pub(crate) fn new(
+        io: S,
+        conn: Connection,
+        epoch: std::time::Instant,
+        config: Config,
+        timer: Option<R::Timer>,
+    ) -> Self {
         let span = tracing::debug_span!("websocket", role = ?conn.role());
         span.in_scope(|| tracing::debug!("open"));
         Shared {
@@ -173,7 +181,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             closed: None,
             end_reported: false,
             hold_failure: false,
-            timer: None,
+            timer,
             timer_at: None,
             armed_for: None,
             release_at: None,

@@ -102,8 +102,20 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         epoch: std::time::Instant,
         config: Config,
     ) -> Self {
+        Self::with_timer(io, conn, epoch, config, None)
+    }
+
+    /// [`Self::from_connection`], taking over the handshake's timer (armed or not) so the
+    /// connection does not free one timer and allocate another.
+    pub(crate) fn with_timer(
+        io: S,
+        conn: Connection,
+        epoch: std::time::Instant,
+        config: Config,
+        timer: Option<R::Timer>,
+    ) -> Self {
         let monitor = config.monitor.clone();
-        let shared = Shared::new(io, conn, epoch, config);
+        let shared = Shared::new(io, conn, epoch, config, timer);
         let Some(monitor) = monitor else {
             return WebSocket {
                 repr: Repr::Whole(Box::new(Mutex::new(shared))),

@@ -177,12 +177,53 @@ pub(crate) fn write_response(
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
+    // Sized in one allocation: grown push by push, a 101 response went through five
+    // reallocations, each leaving a small hole in the heap of a server accepting many
+    // connections.
+    let reason = status.canonical_reason().unwrap_or("");
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    out.reserve_exact("HTTP/1.1 000 \r\n\r\n".len() + reason.len() + header_bytes + body.len());
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     write_headers(headers, out);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use http::{header, HeaderValue, StatusCode};
+
+    #[test]
+    fn a_response_is_written_into_one_allocation_of_its_exact_size() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        for (status, body) in [
+            (StatusCode::SWITCHING_PROTOCOLS, &b""[..]),
+            (StatusCode::FORBIDDEN, &b"no\n"[..]),
+            (StatusCode::from_u16(599).unwrap(), &b"unnamed status"[..]),
+        ] {
+            let mut out = Vec::new();
+            write_response(status, &headers, body, &mut out);
+            assert_eq!(out.len(), out.capacity(), "{status}");
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with(&alloc::format!("HTTP/1.1 {} ", status.as_str())));
+            assert!(text.contains("set-cookie: a=1\r\nset-cookie: b=2\r\n"));
+            assert!(text.ends_with(&alloc::format!(
+                "\r\n\r\n{}",
+                core::str::from_utf8(body).unwrap()
+            )));
+        }
+    }
 }
