@@ -106,7 +106,9 @@ pub(crate) struct Reader {
     /// connection carries the field).
     header_len: u8,
     frame: Option<FrameInProgress>,
-    message: Option<MessageInProgress>,
+    /// Boxed: most messages arrive whole in one read and never need it (`read_whole_message`),
+    /// while every idle connection would carry its 80 bytes.
+    message: Option<Box<MessageInProgress>>,
     control: Vec<u8>,
     /// Memory handed back by the driver (a large message it finished writing) to receive the
     /// next large frame into: already in use, so no page faults, and its stale bytes serve as
@@ -384,7 +386,7 @@ impl Reader {
                 // RSV1 marks the first frame of a compressed message only (section 6.1).
                 (None, Some(_)) if rsv1 => return Err(ProtocolError::ReservedBitsSet(header.rsv)),
                 (Some(kind), None) => {
-                    self.message = Some(MessageInProgress {
+                    self.message = Some(Box::new(MessageInProgress {
                         kind,
                         buf: Vec::new(),
                         size: 0,
@@ -393,7 +395,7 @@ impl Reader {
                         compressed: rsv1,
                         inflated: 0,
                         window: 0,
-                    });
+                    }));
                 }
                 (None, Some(_)) => {}
             }
