@@ -10,6 +10,7 @@ use crate::runtime::{Runtime, Transport};
 use std::collections::VecDeque;
 use std::io;
 use std::io::IoSlice;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -85,15 +86,17 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// connection, busy or idle, would otherwise keep.
     timer: Option<R::Timer>,
     /// What `timer` is armed at; `None` after it fired, so the next drive arms it anew.
-    timer_at: Option<std::time::Instant>,
-    /// The core's deadline `timer_at` was computed from: while it did not change and the timer
-    /// did not fire, a drive has nothing to do with the timer and skips the clock arithmetic
-    /// (a drive runs several times per message). `None`: compute anew (the timer fired, or
-    /// `release_at` changed).
-    armed_for: Option<Option<Instant>>,
+    timer_at: Option<Deadline>,
+    /// The core's deadline `timer_at` was computed from, valid while `armed`: while it did not
+    /// change and the timer did not fire, a drive has nothing to do with the timer and skips
+    /// the clock arithmetic (a drive runs several times per message).
+    armed_for: Option<Deadline>,
+    /// `armed_for` is valid; cleared to compute anew (the timer fired, or `release_at`
+    /// changed).
+    armed: bool,
     /// When the connection, idle after reading or writing, frees what it kept for reuse
     /// ([`Shared::release_idle_memory`]).
-    release_at: Option<std::time::Instant>,
+    release_at: Option<Deadline>,
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
     /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
@@ -104,7 +107,7 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// A write-side shutdown was asked for: `CloseSocket` then waits for the output to drain.
     graceful_close: bool,
     /// How long a graceful `CloseSocket` may wait for the output to drain.
-    linger_until: Option<std::time::Instant>,
+    linger_until: Option<Deadline>,
     /// The read half was dropped: the write half reads (and discards messages) so Pings, Pongs
     /// and the peer's Close are still processed.
     pub(crate) reader_gone: bool,
@@ -114,9 +117,12 @@ pub(crate) struct Shared<S, R: Runtime> {
 /// instead of the whole [`Config`] on every connection.
 pub(crate) struct Limits {
     pub(crate) write_high_water_mark: usize,
-    read_buffer_size: usize,
-    max_queued_messages: usize,
-    close_timeout: Duration,
+    /// Narrower than the [`Config`] fields (every connection keeps these): larger values than
+    /// fit would mean gigabyte reads or billions of queued messages, so they saturate.
+    read_buffer_size: u32,
+    max_queued_messages: u32,
+    /// Nanoseconds, saturating at 584 years.
+    close_timeout_nanos: u64,
     /// Boxed: only monitored connections pay for what the monitor is told.
     monitor: Option<Box<Watched>>,
 }
@@ -140,9 +146,9 @@ impl Limits {
     fn new(config: Config, now: std::time::Instant) -> Limits {
         Limits {
             write_high_water_mark: config.write_high_water_mark,
-            read_buffer_size: config.read_buffer_size.max(1),
-            max_queued_messages: config.max_queued_messages,
-            close_timeout: config.protocol.close_timeout,
+            read_buffer_size: saturating_u32(config.read_buffer_size.max(1)),
+            max_queued_messages: saturating_u32(config.max_queued_messages),
+            close_timeout_nanos: saturating_nanos(config.protocol.close_timeout),
             monitor: config.monitor.map(|monitor| {
                 Box::new(Watched {
                     monitor,
@@ -152,6 +158,36 @@ impl Limits {
                 })
             }),
         }
+    }
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A driver deadline, as nanoseconds since the connection's epoch (at least one): with the
+/// zero niche an `Option<Deadline>` takes 8 bytes where an `Option<std::time::Instant>` takes
+/// 16, and every connection keeps four. Saturates 584 years after the epoch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Deadline(NonZeroU64);
+
+impl Deadline {
+    /// The deadline `since_epoch` after the epoch (one at the epoch itself moves 1 ns later).
+    fn after_epoch(since_epoch: Duration) -> Deadline {
+        Deadline(NonZeroU64::new(saturating_nanos(since_epoch)).unwrap_or(NonZeroU64::MIN))
+    }
+
+    /// The core's deadline (the core's clock shares the connection's epoch).
+    fn of_core(deadline: Instant) -> Deadline {
+        Deadline::after_epoch(deadline.as_duration())
+    }
+
+    fn since_epoch(self) -> Duration {
+        Duration::from_nanos(self.0.get())
     }
 }
 
@@ -184,6 +220,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             timer,
             timer_at: None,
             armed_for: None,
+            armed: false,
             release_at: None,
             used_since_release: false,
             timer_wake: None,
@@ -197,6 +234,19 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// The core's clock: the runtime's time since this connection's epoch.
     pub(crate) fn now(&self) -> Instant {
         Instant::from_duration(R::now().saturating_duration_since(self.epoch))
+    }
+
+    /// The deadline `after` from now.
+    fn deadline_in(&self, after: Duration) -> Deadline {
+        Deadline::after_epoch(self.now().as_duration().saturating_add(after))
+    }
+
+    /// `deadline` on the runtime's clock, for its timer (a year from now if it is past what
+    /// the clock can represent, which no timer would reach anyway).
+    fn instant_of(&self, deadline: Deadline) -> std::time::Instant {
+        self.epoch
+            .checked_add(deadline.since_epoch())
+            .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400))
     }
 
     /// Makes every step possible without waiting; registers `cx` with whatever it waits on.
@@ -245,8 +295,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.out.shrink(KEEP_OUT_CAPACITY);
         self.conn.shrink_buffers(KEEP_OUT_CAPACITY);
         if self.used_since_release && self.release_at.is_none() && self.io.is_some() {
-            self.release_at = Some(R::now() + IDLE_RELEASE_AFTER);
-            self.armed_for = None;
+            self.release_at = Some(self.deadline_in(IDLE_RELEASE_AFTER));
+            self.armed = false;
             // Arm the timer now: the reader is about to wait, and no drive may come before it.
             let (wake, waker) = self.take_timer_wake(cx);
             let fired = wake.take_fired();
@@ -448,13 +498,16 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             // A graceful end (a write-side shutdown was asked for) waits for the bytes before it,
             // the Close among them, within the linger bound; an abortive one (timeouts, dead
             // peer, terminate) drops what could not be written at once.
-            let linger_over = self.linger_until.is_some_and(|t| R::now() >= t);
+            let linger_over = self
+                .linger_until
+                .is_some_and(|t| Deadline::of_core(self.now()) >= t);
             if done || !self.graceful_close || linger_over {
                 self.release_socket(cx);
                 return true;
             }
             if self.linger_until.is_none() {
-                self.linger_until = Some(R::now() + self.limits.close_timeout);
+                let linger = Duration::from_nanos(self.limits.close_timeout_nanos);
+                self.linger_until = Some(self.deadline_in(linger));
             }
         }
         progress
@@ -463,7 +516,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Closes the socket, first reading away what it holds so the kernel sends FIN, not RST.
     fn release_socket(&mut self, cx: &mut Context<'_>) {
         if let Some(mut io) = self.io.take() {
-            with_read_buf(self.limits.read_buffer_size, |buf| {
+            with_read_buf(self.limits.read_buffer_size as usize, |buf| {
                 for _ in 0..16 {
                     match io.poll_read(cx, buf) {
                         Poll::Ready(Ok(n)) if n > 0 => {}
@@ -476,7 +529,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.close_pending = false;
         self.timer = None;
         self.timer_at = None;
-        self.armed_for = None;
+        self.armed = false;
     }
 
     fn transport_error(&mut self, error: io::Error) {
@@ -532,24 +585,22 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     fn poll_timers(&mut self, fired: bool, timer_cx: &mut Context<'_>) -> bool {
         if let Some(until) = self.linger_until {
             // Lingering after CloseSocket: the only timer left is the linger bound.
+            let until = self.instant_of(until);
             let timer = self.timer.get_or_insert_with(|| R::timer(until));
             R::reset(timer, until);
             self.timer_at = None;
-            self.armed_for = None;
+            self.armed = false;
             return R::poll_timer(timer, timer_cx).is_ready();
         }
         let mut fired = fired;
         loop {
             let deadline = self.conn.poll_timeout();
-            if !fired && self.armed_for == Some(deadline) {
+            let core_at = deadline.map(Deadline::of_core);
+            if !fired && self.armed && self.armed_for == core_at {
                 return false;
             }
-            self.armed_for = Some(deadline);
-            let core_at = deadline.map(|deadline| {
-                self.epoch
-                    .checked_add(deadline.as_duration())
-                    .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400))
-            });
+            self.armed_for = core_at;
+            self.armed = true;
             let at = match (core_at, self.release_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -558,6 +609,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             if rearmed {
                 self.timer_at = at;
                 if let Some(at) = at {
+                    let at = self.instant_of(at);
                     match &mut self.timer {
                         Some(timer) => R::reset(timer, at),
                         None => self.timer = Some(R::timer(at)),
@@ -572,8 +624,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             }
             // The timer fired: `at` has passed, even if the clock reads a hair earlier.
             self.timer_at = None;
-            self.armed_for = None;
-            let now = R::now().max(at);
+            self.armed = false;
+            let now = Deadline::of_core(self.now()).max(at);
             if self.release_at.is_some_and(|release_at| release_at <= now) {
                 self.release_at = None;
                 self.release_idle_memory();
@@ -598,12 +650,12 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         }
         // Backpressure, except while closing, when the peer's Close must still be read.
         if state == State::Open
-            && (self.events.len() >= self.limits.max_queued_messages
+            && (self.events.len() >= self.limits.max_queued_messages as usize
                 || self.conn.buffered_amount() >= self.limits.write_high_water_mark)
         {
             return false;
         }
-        let size = self.limits.read_buffer_size;
+        let size = self.limits.read_buffer_size as usize;
         // The clock is read only when bytes arrived.
         let epoch = self.epoch;
         let now = || Instant::from_duration(R::now().saturating_duration_since(epoch));
@@ -668,7 +720,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.close_pending = false;
         self.timer = None;
         self.timer_at = None;
-        self.armed_for = None;
+        self.armed = false;
     }
 }
 
