@@ -100,7 +100,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
     /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
-    timer_wake: Option<(Arc<TimerWake>, Waker)>,
+    /// Only the `Arc`: the waker made of it is built when a timer is polled, which few drives
+    /// do, rather than kept (16 bytes on every connection).
+    timer_wake: Option<Arc<TimerWake>>,
     /// The connection's tracing span, when a subscriber wants it: boxed, and absent otherwise,
     /// as every connection would carry its 40 bytes.
     span: Option<Box<tracing::Span>>,
@@ -298,14 +300,14 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             self.release_at = Some(self.deadline_in(IDLE_RELEASE_AFTER));
             self.armed = false;
             // Arm the timer now: the reader is about to wait, and no drive may come before it.
-            let (wake, waker) = self.take_timer_wake(cx);
+            let wake = self.take_timer_wake(cx);
             let fired = wake.take_fired();
-            if self.poll_timers(fired, &mut Context::from_waker(&waker)) {
+            if self.poll_timers(fired, &wake) {
                 // A timer already due (a keepalive deadline just passed): wake the task so
                 // the drive that handles its output comes.
                 cx.waker().wake_by_ref();
             }
-            self.put_timer_wake((wake, waker));
+            self.timer_wake = Some(wake);
         }
     }
 
@@ -544,22 +546,15 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Takes what to poll the timers with, for a drive registered with `cx`: a [`TimerWake`]
     /// around `cx`'s waker, made anew when the waker changed (a WebSocket moved to another
     /// task, or split). A new one starts with `fired` set, so every timer is polled and
-    /// registers it. Put it back with [`Self::put_timer_wake`].
-    fn take_timer_wake(&mut self, cx: &Context<'_>) -> (Arc<TimerWake>, Waker) {
+    /// registers it. Put it back in `timer_wake`.
+    fn take_timer_wake(&mut self, cx: &Context<'_>) -> Arc<TimerWake> {
         match self.timer_wake.take() {
-            Some((wake, waker)) if wake.task.will_wake(cx.waker()) => (wake, waker),
-            _ => {
-                let wake = Arc::new(TimerWake {
-                    fired: AtomicBool::new(true),
-                    task: cx.waker().clone(),
-                });
-                (wake.clone(), Waker::from(wake))
-            }
+            Some(wake) if wake.task.will_wake(cx.waker()) => wake,
+            _ => Arc::new(TimerWake {
+                fired: AtomicBool::new(true),
+                task: cx.waker().clone(),
+            }),
         }
-    }
-
-    fn put_timer_wake(&mut self, wake: (Arc<TimerWake>, Waker)) {
-        self.timer_wake = Some(wake);
     }
 
     /// Fires the timers that expired.
@@ -572,17 +567,17 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if self.io.is_none() {
             return false;
         }
-        let (wake, waker) = self.take_timer_wake(cx);
+        let wake = self.take_timer_wake(cx);
         // Taken before polling, so a timer that fires from now on sets it again.
         let fired = wake.take_fired();
-        let fired_any = self.poll_timers(fired, &mut Context::from_waker(&waker));
-        self.put_timer_wake((wake, waker));
+        let fired_any = self.poll_timers(fired, &wake);
+        self.timer_wake = Some(wake);
         fired_any
     }
 
-    /// [`Self::fire_timer`] with the timer's context; `fired`: it woke us. Returns whether the
-    /// core's timeout was handled (the idle release is bookkeeping, not progress).
-    fn poll_timers(&mut self, fired: bool, timer_cx: &mut Context<'_>) -> bool {
+    /// [`Self::fire_timer`] with what to poll the timer with; `fired`: it woke us. Returns
+    /// whether the core's timeout was handled (the idle release is bookkeeping, not progress).
+    fn poll_timers(&mut self, fired: bool, wake: &Arc<TimerWake>) -> bool {
         if let Some(until) = self.linger_until {
             // Lingering after CloseSocket: the only timer left is the linger bound.
             let until = self.instant_of(until);
@@ -590,7 +585,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             R::reset(timer, until);
             self.timer_at = None;
             self.armed = false;
-            return R::poll_timer(timer, timer_cx).is_ready();
+            return wake.poll::<R>(timer).is_ready();
         }
         let mut fired = fired;
         loop {
@@ -619,7 +614,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             let (Some(at), Some(timer)) = (at, self.timer.as_mut()) else {
                 return false;
             };
-            if !(fired || rearmed) || R::poll_timer(timer, timer_cx).is_pending() {
+            if !(fired || rearmed) || wake.poll::<R>(timer).is_pending() {
                 return false;
             }
             // The timer fired: `at` has passed, even if the clock reads a hair earlier.
@@ -774,6 +769,12 @@ struct TimerWake {
 }
 
 impl TimerWake {
+    /// Polls `timer`, registering this as what it wakes.
+    fn poll<R: Runtime>(self: &Arc<Self>, timer: &mut R::Timer) -> Poll<()> {
+        let waker = Waker::from(self.clone());
+        R::poll_timer(timer, &mut Context::from_waker(&waker))
+    }
+
     /// Whether a timer fired since the last call (cheap when none did: one load).
     fn take_fired(&self) -> bool {
         self.fired.load(Ordering::Acquire) && self.fired.swap(false, Ordering::AcqRel)

@@ -165,7 +165,8 @@ pub struct Connection {
     reader: Reader,
     out: OutputQueue,
     masks: Box<dyn MaskSource + Send>,
-    outgoing: Option<OutgoingMessage>,
+    /// Boxed: fragmented sending is rare, and every connection would carry its 24 bytes.
+    outgoing: Option<Box<OutgoingMessage>>,
     /// Compresses outgoing messages, when permessage-deflate was negotiated.
     deflater: Option<Box<Deflater>>,
     /// The Close frames, once sent and received: boxed, as every open connection carries the
@@ -537,11 +538,17 @@ impl Connection {
             }
         }
         self.data_frame(fin, opcode, data, compressed)?;
-        self.outgoing = (!fin).then_some(OutgoingMessage {
-            kind,
-            utf8,
-            compressed,
-        });
+        match (fin, self.outgoing.as_deref_mut()) {
+            (true, _) => self.outgoing = None,
+            (false, Some(message)) => message.utf8 = utf8,
+            (false, None) => {
+                self.outgoing = Some(Box::new(OutgoingMessage {
+                    kind,
+                    utf8,
+                    compressed,
+                }))
+            }
+        }
         Ok(())
     }
 
