@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::random::{handshake_key, OsMasks};
 use crate::runtime::{Runtime, Transport};
-use crate::shared::with_read_buf;
+use crate::shared::{instant_after, with_read_buf};
 use crate::websocket::WebSocket;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -80,12 +80,21 @@ impl<S: Transport, R: Runtime> Opened<S, R> {
 }
 
 impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
-    fn new(io: S, read_buffer_size: usize) -> Self {
+    /// Starts the handshake's clock, and its timer at the handshake timeout (where the
+    /// handshake machine's deadline will be). The timer is made here, before the handshake's
+    /// boxed state and buffers: it lives on as the connection's timer, and allocated first it
+    /// sits with the connection's other long-lived allocations instead of between the holes the
+    /// handshake's transient ones leave.
+    fn new(io: S, config: &Config) -> Self {
+        let epoch = R::now();
         HandshakeIo {
             io,
-            epoch: R::now(),
-            read_size: read_buffer_size.clamp(1, 16 * 1024),
-            timer: None,
+            epoch,
+            read_size: config.read_buffer_size.clamp(1, 16 * 1024),
+            timer: Some(R::timer(instant_after(
+                epoch,
+                config.protocol.handshake_timeout,
+            ))),
             runtime: PhantomData,
         }
     }
@@ -113,7 +122,7 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
         mut handle: impl FnMut(Instant, &[u8]),
     ) -> Result<Input, Error> {
         if let Some(deadline) = deadline {
-            let at = self.epoch + deadline.as_duration();
+            let at = instant_after(self.epoch, deadline.as_duration());
             match &mut self.timer {
                 Some(timer) => R::reset(timer, at),
                 None => self.timer = Some(R::timer(at)),
@@ -159,7 +168,8 @@ pub fn client_handshake<S: Transport, R: Runtime>(
     request: Request<()>,
     config: Config,
 ) -> impl Future<Output = Result<(WebSocket<S, R>, Response<()>), Error>> {
-    let handshake = Box::pin(run_client_handshake(io, request, config));
+    let hio = HandshakeIo::<S, R>::new(io, &config);
+    let handshake = Box::pin(run_client_handshake(hio, request, config));
     async move {
         let (opened, response) = handshake.await?;
         Ok((opened.into_websocket(), response))
@@ -167,11 +177,10 @@ pub fn client_handshake<S: Transport, R: Runtime>(
 }
 
 async fn run_client_handshake<S: Transport, R: Runtime>(
-    io: S,
+    mut hio: HandshakeIo<S, R>,
     request: Request<()>,
     config: Config,
 ) -> Result<(Opened<S, R>, Response<()>), Error> {
-    let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
     let mut hs = ClientHandshake::new(
         hio.now(),
         request,
@@ -224,7 +233,8 @@ pub fn server_handshake<S: Transport, R: Runtime>(
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> impl Future<Output = Result<WebSocket<S, R>, Error>> {
-    let handshake = Box::pin(run_server_handshake(io, config, decide));
+    let hio = HandshakeIo::<S, R>::new(io, &config);
+    let handshake = Box::pin(run_server_handshake(hio, config, decide));
     async move {
         let mut ws = handshake.await?.into_websocket();
         // The 101 is the connection's first output: send it now, so the client is not kept
@@ -238,12 +248,11 @@ pub fn server_handshake<S: Transport, R: Runtime>(
 }
 
 async fn run_server_handshake<S: Transport, R: Runtime>(
-    io: S,
+    mut hio: HandshakeIo<S, R>,
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> Result<Opened<S, R>, Error> {
     let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
-    let mut hio = HandshakeIo::<S, R>::new(io, config.read_buffer_size);
     let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
     let mut decide = Some(decide);
     let mut refused: Option<StatusCode> = None;

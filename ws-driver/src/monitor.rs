@@ -371,7 +371,7 @@ pub async fn graceful_shutdown<R: crate::Runtime>(
     grace: Duration,
 ) -> ShutdownReport {
     let asked = monitor.close_all(CloseCode::GOING_AWAY, "server shutting down");
-    let deadline = R::now() + grace;
+    let deadline = crate::shared::instant_after(R::now(), grace);
     while monitor.live() > 0 && R::now() < deadline {
         let step = (R::now() + Duration::from_millis(10)).min(deadline);
         let mut timer = R::timer(step);

@@ -163,6 +163,15 @@ impl Limits {
     }
 }
 
+/// How far out a timer is armed for a deadline past what `std::time::Instant` can represent
+/// (a timeout of `Duration::MAX` means never): as good as never, and re-armed if it fires.
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 86_400);
+
+/// `base + after`, saturating at [`FAR_FUTURE`] after `base` instead of panicking.
+pub(crate) fn instant_after(base: std::time::Instant, after: Duration) -> std::time::Instant {
+    base.checked_add(after).unwrap_or_else(|| base + FAR_FUTURE)
+}
+
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -243,12 +252,12 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         Deadline::after_epoch(self.now().as_duration().saturating_add(after))
     }
 
-    /// `deadline` on the runtime's clock, for its timer (a year from now if it is past what
-    /// the clock can represent, which no timer would reach anyway).
+    /// `deadline` on the runtime's clock, for its timer ([`FAR_FUTURE`] from now if it is past
+    /// what the clock can represent).
     fn instant_of(&self, deadline: Deadline) -> std::time::Instant {
         self.epoch
             .checked_add(deadline.since_epoch())
-            .unwrap_or_else(|| R::now() + Duration::from_secs(365 * 86_400))
+            .unwrap_or_else(|| R::now() + FAR_FUTURE)
     }
 
     /// Makes every step possible without waiting; registers `cx` with whatever it waits on.

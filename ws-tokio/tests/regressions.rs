@@ -354,3 +354,37 @@ async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
     assert_eq!(closed.code, CloseCode::ABNORMAL, "{end:?} {closed:?}");
     assert!(matches!(end, Some(Err(_))), "{end:?}");
 }
+
+/// Timeouts set to `Duration::MAX` (never) used to overflow the clock's `Instant` arithmetic
+/// and panic in the handshake; both sides must handshake and echo as usual.
+#[tokio::test]
+async fn timeouts_of_duration_max_mean_never() {
+    let mut config = Config::default();
+    config.protocol.handshake_timeout = Duration::MAX;
+    config.protocol.close_timeout = Duration::MAX;
+    config.protocol.keepalive_interval = Some(Duration::MAX);
+    config.protocol.keepalive_timeout = Duration::MAX;
+    let listener = ws_tokio::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_config = config.clone();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = ws_tokio::accept_with(stream, server_config, |_| ws_tokio::Decision::accept())
+            .await
+            .unwrap();
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(m, Message::Text(_)) {
+                ws.send(m).await.unwrap();
+            }
+        }
+    });
+    let request = ws_tokio::ws_proto::ClientHandshake::request(&format!("ws://{addr}/")).unwrap();
+    let (mut ws, _) = ws_tokio::connect_with(request, config).await.unwrap();
+    ws.send(Message::text("hello")).await.unwrap();
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t == "hello"));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+}
