@@ -7,7 +7,6 @@
 
 use crate::config::Config;
 use crate::runtime::{Runtime, Transport};
-use std::collections::VecDeque;
 use std::io;
 use std::io::IoSlice;
 use std::num::NonZeroU64;
@@ -73,7 +72,6 @@ pub(crate) struct Shared<S, R: Runtime> {
     shutdown_pending: bool,
     close_pending: bool,
     eof: bool,
-    pub(crate) events: VecDeque<Event>,
     pub(crate) closed: Option<Box<Closed>>,
     /// Whether the reader has been told the stream ended.
     pub(crate) end_reported: bool,
@@ -224,7 +222,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             shutdown_pending: false,
             close_pending: false,
             eof: false,
-            events: VecDeque::new(),
             closed: None,
             end_reported: false,
             hold_failure: false,
@@ -270,7 +267,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half, flush: Flush) -> bool {
         let span = self.span.as_deref().cloned();
         let _entered = span.as_ref().map(tracing::Span::enter);
-        let events_before = self.events.len();
+        let events_before = self.conn.queued_events();
         let mut any = false;
         for _ in 0..BUDGET {
             self.take_actions();
@@ -283,12 +280,12 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             // from the socket but a syscall (and a bad frame read too early).
             let reader = matches!(half, Half::Read) || self.reader_gone;
             let open = self.conn.state() == State::Open;
-            if !open || (reader && self.events.is_empty()) {
+            if !open || (reader && self.conn.queued_events() == 0) {
                 progress |= self.read(cx);
             }
             any |= progress;
             if !progress {
-                return any || self.events.len() != events_before;
+                return any || self.conn.queued_events() != events_before;
             }
         }
         // Out of budget with work left: come back after others had their turn.
@@ -322,7 +319,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Nothing queued either way.
     fn is_idle(&self) -> bool {
-        self.events.is_empty() && self.out.is_empty() && self.conn.buffered_amount() == 0
+        self.conn.queued_events() == 0 && self.out.is_empty() && self.conn.buffered_amount() == 0
     }
 
     /// The idle release came due (`release_at`, on the connection's one timer). The recycled receive buffer goes in any case (a busy connection
@@ -333,7 +330,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if self.is_idle() {
             self.out.shrink(0);
             self.conn.shrink_buffers(0);
-            self.events = VecDeque::new();
             self.used_since_release = false;
         }
     }
@@ -356,21 +352,33 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let now = match flush {
             Flush::Now => true,
             Flush::Corked => false,
-            Flush::WhenIdle => self.events.is_empty(),
+            Flush::WhenIdle => self.conn.queued_events() == 0,
         };
         now || self.conn.state() != State::Open || self.conn.buffered_amount() >= CORK_BYTES
     }
 
-    /// Moves the core's output into the write buffer, the event queue and the pending socket
-    /// actions.
+    /// Moves the core's output into the write buffer and the pending socket actions. The
+    /// application's events stay in the core's queue, where `poll_next` takes them
+    /// ([`Connection::poll_event`]): the core keeps them in order with the rest, so the driver
+    /// needs no queue of its own.
     fn take_actions(&mut self) {
         loop {
             // Let the application answer the messages before a bad frame before the connection
-            // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close).
-            if self.conn.failure_is_next() && (self.hold_failure || !self.events.is_empty()) {
+            // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close). With events
+            // before the failure, `poll_io` holds it by itself.
+            if self.conn.failure_is_next() && self.hold_failure {
                 break;
             }
-            let Some(action) = self.conn.poll(&mut self.out) else {
+            let Some(action) = self.conn.poll_io(&mut self.out) else {
+                // Nobody will read messages once the read half is gone: drop them, which may
+                // let a failure held behind them proceed.
+                let queued = self.conn.queued_events();
+                if self.reader_gone && queued > 0 {
+                    self.discard_events();
+                    if self.conn.queued_events() < queued {
+                        continue;
+                    }
+                }
                 break;
             };
             match action {
@@ -391,24 +399,25 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                     );
                     self.closed = Some(closed);
                 }
-                Action::Event(event) => {
-                    if let Event::CloseReceived(frame) = &event {
-                        tracing::debug!(code = frame.code.0, reason = %frame.reason, "close received");
-                    }
-                    // Nobody will read messages once the read half is gone.
-                    if !self.reader_gone {
-                        // Room for one at first, not `VecDeque`'s four: most connections
-                        // hold one message at a time, and the storage stays until idle.
-                        if self.events.capacity() == 0 {
-                            self.events.reserve_exact(1);
-                        }
-                        self.events.push_back(event);
-                    }
-                }
                 _ => {}
             }
         }
         self.observe_state();
+    }
+
+    /// The application's next event, in order (see [`Self::take_actions`]).
+    pub(crate) fn next_event(&mut self) -> Option<Event> {
+        let event = self.conn.poll_event()?;
+        if let Event::CloseReceived(frame) = &event {
+            tracing::debug!(code = frame.code.0, reason = %frame.reason, "close received");
+        }
+        Some(event)
+    }
+
+    /// Drops the events the application will not read (its read half is gone); only those at
+    /// the front of the queue, which is all of them once `take_actions` took the rest.
+    pub(crate) fn discard_events(&mut self) {
+        while self.next_event().is_some() {}
     }
 
     /// Tells the monitor when the connection enters CLOSING.
@@ -654,7 +663,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         }
         // Backpressure, except while closing, when the peer's Close must still be read.
         if state == State::Open
-            && (self.events.len() >= self.limits.max_queued_messages as usize
+            && (self.conn.queued_events() >= self.limits.max_queued_messages as usize
                 || self.conn.buffered_amount() >= self.limits.write_high_water_mark)
         {
             return false;
@@ -850,7 +859,7 @@ impl<S: Transport, R: Runtime> Inner<S, R> {
     pub(crate) fn reader_dropped(&self) {
         let mut shared = self.lock();
         shared.reader_gone = true;
-        shared.events.clear();
+        shared.discard_events();
         drop(shared);
         self.proxy.wake_by_ref();
     }

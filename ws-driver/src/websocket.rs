@@ -413,7 +413,7 @@ fn release_hold<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) {
 
 /// The next queued message, if any (events that are not messages are dropped on the way).
 fn pop_message<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) -> Option<Message> {
-    while let Some(event) = shared.events.pop_front() {
+    while let Some(event) = shared.next_event() {
         if let Some(message) = Message::from_event(event) {
             // If a bad frame followed this message, let the application answer it first.
             shared.hold_failure = shared.conn.failure_pending();
@@ -431,7 +431,7 @@ fn poll_next<S: Transport, R: Runtime>(
     // Driving would do nothing useful: no read while messages wait, no write before the
     // reader runs dry, and the timer wakes the task on its own.
     let queued = access.with(|shared| {
-        if shared.events.is_empty() {
+        if shared.conn.queued_events() == 0 {
             return None;
         }
         release_hold(shared);

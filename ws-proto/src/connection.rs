@@ -676,6 +676,39 @@ impl Connection {
         }
     }
 
+    /// [`poll`](Self::poll) for a driver that hands events to the application when it asks
+    /// (a `Stream`), not as they come: the next thing for the driver to act on (bytes to write,
+    /// [`Action::ShutdownWrite`], [`Action::CloseSocket`], and [`Event::Closed`] as
+    /// `Action::Event`), passing over the application's events, which stay queued for
+    /// [`poll_event`](Self::poll_event). The order among what each yields is `poll`'s; so is the
+    /// order between them where it matters: `Closed` only after `CloseSocket`, a deferred
+    /// failure (our Close) only once the application took the events before it. Call until it
+    /// returns `None`; with both, a driver keeps no event queue of its own.
+    pub fn poll_io<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Action> {
+        loop {
+            match self.out.poll_io(buf)? {
+                Polled::Action(action) => return Some(action),
+                Polled::Failure(error, detected_at) => {
+                    if self.pending_failure.take().is_some() {
+                        self.fail(detected_at, error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The application's next event (a message, Ping, Pong or the peer's Close), in order,
+    /// when [`poll_io`](Self::poll_io) has taken what came before it. Never `Closed` (that is
+    /// `poll_io`'s).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.poll_event()
+    }
+
+    /// Events queued for [`poll_event`](Self::poll_event): what a driver's backpressure counts.
+    pub fn queued_events(&self) -> usize {
+        self.out.queued_events()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` if no timer runs.
     /// After `handle_timeout(now)` it is never earlier than `now` (unless a zero timeout is set).
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -3,6 +3,13 @@
 //! Order is the contract: a write-side shutdown comes after the last Close frame, `Closed` after
 //! the socket is released, every message before the `CloseReceived` that followed it on the wire.
 //! Consecutive frames are coalesced into one buffer so a driver makes one write for them.
+//!
+//! Read two ways. [`OutputQueue::poll`] hands out everything in order, for an event loop that
+//! acts on each item as it comes. A driver that lets the application take messages at its own
+//! pace splits it instead: [`OutputQueue::poll_io`] takes what the driver acts on (bytes,
+//! socket actions, deferred failures, `Closed`), passing over the application's events, which
+//! stay queued, in order, for [`OutputQueue::poll_event`]. One queue then serves both, so a
+//! driver needs no second queue of its own (and no copy of every event into it).
 
 use crate::error::ProtocolError;
 use crate::event::{Action, Event};
@@ -53,6 +60,14 @@ pub(crate) struct OutputQueue {
     queued_bytes: usize,
     /// Bytes handed out by `poll` and not yet reported written.
     in_flight: usize,
+    /// Application events in `items` (every event but `Closed`): what `poll_io` passes over.
+    events: usize,
+}
+
+/// An event for the application (what [`OutputQueue::poll_io`] leaves queued): every event but
+/// `Closed`, which ends the connection and is the driver's to act on.
+fn is_app_event(item: &Output) -> bool {
+    matches!(item, Output::Event(event) if !matches!(event, Event::Closed(_)))
 }
 
 impl OutputQueue {
@@ -177,7 +192,16 @@ impl OutputQueue {
     }
 
     pub(crate) fn event(&mut self, event: Event) {
-        self.push(Output::Event(event));
+        let item = Output::Event(event);
+        if is_app_event(&item) {
+            self.events += 1;
+        }
+        self.push(item);
+    }
+
+    /// Application events queued ([`poll_event`](Self::poll_event) has them in order).
+    pub(crate) fn queued_events(&self) -> usize {
+        self.events
     }
 
     pub(crate) fn shutdown_write(&mut self) {
@@ -242,19 +266,68 @@ impl OutputQueue {
         }
     }
 
+    /// The next item, whatever it is, in order.
     pub(crate) fn poll<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Polled> {
         let Some(item) = self.items.pop_front() else {
-            if self.tail.is_empty() {
-                return None;
-            }
-            // The destination may take our buffer and hand back an empty one, kept as the
-            // next batch's.
-            let n = self.tail.len();
-            buf.put_owned(&mut self.tail);
-            self.tail.clear();
-            return Some(Polled::Action(self.transmitted(n)));
+            return self.poll_tail(buf);
         };
-        Some(Polled::Action(match item {
+        if is_app_event(&item) {
+            self.events = self.events.saturating_sub(1);
+        }
+        Some(self.hand_out(item, buf))
+    }
+
+    /// The next item that is not an application event: bytes, a socket action, a deferred
+    /// failure or `Closed`. Events before it stay queued for [`poll_event`](Self::poll_event);
+    /// the order among what this yields, and between each and the events, is the queue's.
+    ///
+    /// A deferred failure with events before it is not yielded: the application takes (and
+    /// may answer) those events first, and nothing else goes out before the failure is applied
+    /// (the frames the application sends meanwhile are queued ahead of it).
+    pub(crate) fn poll_io<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Polled> {
+        // Nearly always: nothing but events (or nothing) queued, so no search.
+        if self.items.len() == self.events {
+            return self.poll_tail(buf);
+        }
+        let index = self.items.iter().position(|item| !is_app_event(item))?;
+        if index > 0 && matches!(self.items.get(index), Some(Output::Failure(..))) {
+            return None;
+        }
+        let item = self.items.remove(index)?;
+        Some(self.hand_out(item, buf))
+    }
+
+    /// The application's next event, if one is at the front of the queue (behind anything
+    /// [`poll_io`](Self::poll_io) has not taken yet, it waits for that).
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        if !self.items.front().is_some_and(is_app_event) {
+            return None;
+        }
+        match self.items.pop_front() {
+            Some(Output::Event(event)) => {
+                self.events = self.events.saturating_sub(1);
+                Some(event)
+            }
+            _ => None,
+        }
+    }
+
+    /// Hands out the frame bytes after every item.
+    fn poll_tail<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Polled> {
+        if self.tail.is_empty() {
+            return None;
+        }
+        // The destination may take our buffer and hand back an empty one, kept as the next
+        // batch's.
+        let n = self.tail.len();
+        buf.put_owned(&mut self.tail);
+        self.tail.clear();
+        Some(Polled::Action(self.transmitted(n)))
+    }
+
+    /// Hands out one item taken off the queue.
+    fn hand_out<B: TransmitBuf + ?Sized>(&mut self, item: Output, buf: &mut B) -> Polled {
+        Polled::Action(match item {
             Output::Bytes(mut bytes) => {
                 let n = bytes.len();
                 buf.put_owned(&mut bytes);
@@ -275,8 +348,8 @@ impl OutputQueue {
             Output::Event(event) => Action::Event(event),
             Output::Failure(error, now) => {
                 self.failures = self.failures.saturating_sub(1);
-                return Some(Polled::Failure(error, now));
+                return Polled::Failure(error, now);
             }
-        }))
+        })
     }
 }
