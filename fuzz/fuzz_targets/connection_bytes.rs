@@ -3,17 +3,19 @@
 //! The same input is also fed whole: both must produce the same events. Control bits also make
 //! a chunk go in through `payload_buffer` (direct reads) when one is offered, or be read the
 //! way ws-driver reads (direct when offered, otherwise within `read_limit`), and hand the
-//! connection recycled buffers of stale bytes: none of it may change anything.
+//! connection recycled buffers of stale bytes: none of it may change anything. Drained with
+//! `poll` or as ws-driver drains (`poll_io`, then `poll_event`): the same bytes and events.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 use ws_fuzz::{config_from, Checker};
 use ws_proto::{Connection, FixedMask, Instant, Role};
 
-fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])]) -> Checker {
+fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])], split: bool) -> Checker {
     let max_message = config.max_message_size;
     let mut conn = Connection::new(role, Instant::ZERO, config, FixedMask([1, 2, 3, 4]));
     let mut checker = Checker::default();
+    checker.split = split;
     let mut now = Instant::ZERO;
     for &(control, chunk) in chunks {
         let mut chunk = chunk;
@@ -77,14 +79,17 @@ fuzz_target!(|data: &[u8]| {
         chunks.push((*len, &tail[..n]));
         rest = &tail[n..];
     }
-    let split = run(role, config_from(*knobs), &chunks);
+    let split = run(role, config_from(*knobs), &chunks, false);
+    // Drained the way ws-driver drains (I/O first, events one by one): the same bytes and events.
+    let driver_like = run(role, config_from(*knobs), &chunks, true);
+    assert_eq!(split.events, driver_like.events, "poll_io + poll_event changed the events");
+    assert_eq!(split.wire, driver_like.wire, "poll_io + poll_event changed the output");
     // Split-invariance: the events before any EOF/timeout must match one whole feed.
     let first_control = chunks.iter().position(|(c, _)| c % 16 <= 1).unwrap_or(chunks.len());
     let whole: Vec<u8> = chunks[..first_control].iter().flat_map(|(_, c)| c.iter().copied()).collect();
     let prefix: Vec<(u8, &[u8])> = chunks[..first_control].to_vec();
-    let a = run(role, config_from(*knobs), &prefix);
-    let b = run(role, config_from(*knobs), &[(2, &whole)]);
+    let a = run(role, config_from(*knobs), &prefix, false);
+    let b = run(role, config_from(*knobs), &[(2, &whole)], false);
     assert_eq!(a.events, b.events, "split feeding changed the events");
     assert_eq!(a.wire, b.wire, "split feeding changed the output");
-    let _ = split;
 });

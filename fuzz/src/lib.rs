@@ -13,6 +13,9 @@ pub struct Checker {
     pub wire: Vec<u8>,
     /// Events seen, for targets that compare.
     pub events: Vec<Event>,
+    /// Drain as ws-driver does: `poll_io`, then the application's events with `poll_event`
+    /// (instead of everything in order with `poll`).
+    pub split: bool,
 }
 
 impl Checker {
@@ -20,6 +23,9 @@ impl Checker {
     /// `Closed` at most once and only after `CloseSocket`; nothing after `CloseSocket` but
     /// `Closed`; no `Transmit` after `ShutdownWrite`; nothing at all after `Closed`.
     pub fn drain(&mut self, conn: &mut Connection) {
+        if self.split {
+            return self.drain_split(conn);
+        }
         let mut buf = Vec::new();
         while let Some(action) = conn.poll(&mut buf) {
             assert!(!self.closed_seen, "output after Closed: {action:?}");
@@ -49,6 +55,50 @@ impl Checker {
                 }
                 _ => {}
             }
+        }
+        self.check_state(conn);
+    }
+
+    /// [`Self::drain`] the way ws-driver reads: everything `poll_io` has, then the next event,
+    /// until both are empty. The same invariants, except that events may be taken after
+    /// `CloseSocket` (they were queued before it); `poll_io` never hands out an application
+    /// event, `poll_event` never `Closed`, and `queued_events` counts what `poll_event` yields.
+    fn drain_split(&mut self, conn: &mut Connection) {
+        let mut buf = Vec::new();
+        loop {
+            while let Some(action) = conn.poll_io(&mut buf) {
+                assert!(!self.closed_seen, "output after Closed: {action:?}");
+                match action {
+                    Action::Transmit(n) => {
+                        assert!(!self.socket_closed, "transmit after CloseSocket");
+                        assert!(!self.write_shut, "transmit after ShutdownWrite");
+                        assert_eq!(n, buf.len());
+                        self.wire.extend_from_slice(&buf);
+                        buf.clear();
+                    }
+                    Action::ShutdownWrite => {
+                        assert!(!self.socket_closed && !self.write_shut);
+                        self.write_shut = true;
+                    }
+                    Action::CloseSocket => {
+                        assert!(!self.socket_closed, "CloseSocket twice");
+                        self.socket_closed = true;
+                    }
+                    Action::Event(Event::Closed(_)) => {
+                        assert!(self.socket_closed, "Closed before CloseSocket");
+                        self.closed_seen = true;
+                    }
+                    other => panic!("poll_io handed out {other:?}"),
+                }
+            }
+            let queued = conn.queued_events();
+            let Some(event) = conn.poll_event() else {
+                assert_eq!(queued, 0, "queued events poll_event does not hand out");
+                break;
+            };
+            assert_eq!(conn.queued_events() + 1, queued);
+            assert!(!matches!(event, Event::Closed(_)), "Closed from poll_event");
+            self.events.push(event);
         }
         self.check_state(conn);
     }
