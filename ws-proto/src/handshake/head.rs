@@ -89,8 +89,14 @@ impl HeadBuffer {
     }
 
     pub(crate) fn parse_request(&self) -> Result<Option<Head<RequestLine>>, HandshakeError> {
-        let mut headers = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut req = httparse::Request::new(&mut headers);
+        with_header_slots(self.max_headers, |headers| self.parse_request_into(headers))
+    }
+
+    fn parse_request_into<'b>(
+        &'b self,
+        headers: &mut [httparse::Header<'b>],
+    ) -> Result<Option<Head<RequestLine>>, HandshakeError> {
+        let mut req = httparse::Request::new(headers);
         match req.parse(&self.buf) {
             Ok(httparse::Status::Partial) => self.check_size(None).map(|_| None),
             Ok(httparse::Status::Complete(len)) => {
@@ -110,8 +116,16 @@ impl HeadBuffer {
     }
 
     pub(crate) fn parse_response(&self) -> Result<Option<Head<http::StatusCode>>, HandshakeError> {
-        let mut headers = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut resp = httparse::Response::new(&mut headers);
+        with_header_slots(self.max_headers, |headers| {
+            self.parse_response_into(headers)
+        })
+    }
+
+    fn parse_response_into<'b>(
+        &'b self,
+        headers: &mut [httparse::Header<'b>],
+    ) -> Result<Option<Head<http::StatusCode>>, HandshakeError> {
+        let mut resp = httparse::Response::new(headers);
         match resp.parse(&self.buf) {
             Ok(httparse::Status::Partial) => self.check_size(None).map(|_| None),
             Ok(httparse::Status::Complete(len)) => {
@@ -127,6 +141,25 @@ impl HeadBuffer {
             }
             Err(e) => Err(http_error(e)),
         }
+    }
+}
+
+/// Header slots kept on the stack: up to the default `max_handshake_headers`.
+const STACK_HEADER_SLOTS: usize = 100;
+
+/// Runs `parse` with `count` empty header slots for httparse: on the stack up to
+/// [`STACK_HEADER_SLOTS`], so that a handshake under the default limit allocates none (3.2 KB
+/// per parse, freed at once: in a server accepting many connections, a hole in the heap among
+/// the connections' long-lived allocations), from the heap beyond.
+fn with_header_slots<'b, T>(
+    count: usize,
+    parse: impl FnOnce(&mut [httparse::Header<'b>]) -> T,
+) -> T {
+    if count <= STACK_HEADER_SLOTS {
+        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+        parse(&mut slots[..count])
+    } else {
+        parse(&mut alloc::vec![httparse::EMPTY_HEADER; count])
     }
 }
 
@@ -201,6 +234,51 @@ mod tests {
     use super::*;
     use alloc::string::String;
     use http::{header, HeaderValue, StatusCode};
+
+    fn head_with(kind: &str, headers: usize) -> Vec<u8> {
+        let mut head = alloc::format!("{kind}\r\n").into_bytes();
+        for i in 0..headers {
+            head.extend_from_slice(alloc::format!("x-h{i}: {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    /// The header limit holds exactly, under and over the slots kept on the stack.
+    #[test]
+    fn heads_with_up_to_max_headers_parse_and_one_more_is_refused() {
+        for max in [
+            1,
+            3,
+            STACK_HEADER_SLOTS - 1,
+            STACK_HEADER_SLOTS,
+            STACK_HEADER_SLOTS + 1,
+            150,
+        ] {
+            for (n, ok) in [(max, true), (max + 1, false)] {
+                let mut request = HeadBuffer::new(1 << 20, max);
+                request.push(&head_with("GET / HTTP/1.1", n));
+                let mut response = HeadBuffer::new(1 << 20, max);
+                response.push(&head_with("HTTP/1.1 101 Switching Protocols", n));
+                match (request.parse_request(), ok) {
+                    (Ok(Some(head)), true) => assert_eq!(head.headers.len(), n, "max {max}"),
+                    (Err(HandshakeError::TooManyHeaders), false) => {}
+                    (other, _) => panic!(
+                        "request, max {max}, {n} headers: {:?}",
+                        other.map(|h| h.is_some())
+                    ),
+                }
+                match (response.parse_response(), ok) {
+                    (Ok(Some(head)), true) => assert_eq!(head.headers.len(), n, "max {max}"),
+                    (Err(HandshakeError::TooManyHeaders), false) => {}
+                    (other, _) => panic!(
+                        "response, max {max}, {n} headers: {:?}",
+                        other.map(|h| h.is_some())
+                    ),
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_response_is_written_into_one_allocation_of_its_exact_size() {
