@@ -28,35 +28,41 @@ impl Checker {
         }
         let mut buf = Vec::new();
         while let Some(action) = conn.poll(&mut buf) {
-            assert!(!self.closed_seen, "output after Closed: {action:?}");
-            match action {
-                Action::Transmit(n) => {
-                    assert!(!self.socket_closed, "transmit after CloseSocket");
-                    assert!(!self.write_shut, "transmit after ShutdownWrite");
-                    assert_eq!(n, buf.len());
-                    self.wire.extend_from_slice(&buf);
-                    buf.clear();
-                }
-                Action::ShutdownWrite => {
-                    assert!(!self.socket_closed && !self.write_shut);
-                    self.write_shut = true;
-                }
-                Action::CloseSocket => {
-                    assert!(!self.socket_closed, "CloseSocket twice");
-                    self.socket_closed = true;
-                }
-                Action::Event(Event::Closed(_)) => {
-                    assert!(self.socket_closed, "Closed before CloseSocket");
-                    self.closed_seen = true;
-                }
-                Action::Event(event) => {
-                    assert!(!self.socket_closed, "event after CloseSocket: {event:?}");
-                    self.events.push(event);
-                }
-                _ => {}
+            if let Some(event) = self.record_io(action, &mut buf) {
+                assert!(!self.socket_closed, "event after CloseSocket: {event:?}");
+                self.events.push(event);
             }
         }
         self.check_state(conn);
+    }
+
+    /// Checks and records one action other than an application event, which it returns.
+    fn record_io(&mut self, action: Action, buf: &mut Vec<u8>) -> Option<Event> {
+        assert!(!self.closed_seen, "output after Closed: {action:?}");
+        match action {
+            Action::Transmit(n) => {
+                assert!(!self.socket_closed, "transmit after CloseSocket");
+                assert!(!self.write_shut, "transmit after ShutdownWrite");
+                assert_eq!(n, buf.len());
+                self.wire.extend_from_slice(buf);
+                buf.clear();
+            }
+            Action::ShutdownWrite => {
+                assert!(!self.socket_closed && !self.write_shut);
+                self.write_shut = true;
+            }
+            Action::CloseSocket => {
+                assert!(!self.socket_closed, "CloseSocket twice");
+                self.socket_closed = true;
+            }
+            Action::Event(Event::Closed(_)) => {
+                assert!(self.socket_closed, "Closed before CloseSocket");
+                self.closed_seen = true;
+            }
+            Action::Event(event) => return Some(event),
+            _ => {}
+        }
+        None
     }
 
     /// [`Self::drain`] the way ws-driver reads: everything `poll_io` has, then the next event,
@@ -67,28 +73,8 @@ impl Checker {
         let mut buf = Vec::new();
         loop {
             while let Some(action) = conn.poll_io(&mut buf) {
-                assert!(!self.closed_seen, "output after Closed: {action:?}");
-                match action {
-                    Action::Transmit(n) => {
-                        assert!(!self.socket_closed, "transmit after CloseSocket");
-                        assert!(!self.write_shut, "transmit after ShutdownWrite");
-                        assert_eq!(n, buf.len());
-                        self.wire.extend_from_slice(&buf);
-                        buf.clear();
-                    }
-                    Action::ShutdownWrite => {
-                        assert!(!self.socket_closed && !self.write_shut);
-                        self.write_shut = true;
-                    }
-                    Action::CloseSocket => {
-                        assert!(!self.socket_closed, "CloseSocket twice");
-                        self.socket_closed = true;
-                    }
-                    Action::Event(Event::Closed(_)) => {
-                        assert!(self.socket_closed, "Closed before CloseSocket");
-                        self.closed_seen = true;
-                    }
-                    other => panic!("poll_io handed out {other:?}"),
+                if let Some(event) = self.record_io(action, &mut buf) {
+                    panic!("poll_io handed out an application event: {event:?}");
                 }
             }
             let queued = conn.queued_events();
@@ -109,14 +95,21 @@ impl Checker {
         if let Some(last) = self.last_state {
             assert!(state >= last, "state went back from {last:?} to {state:?}");
         }
-        assert_eq!(state == State::Closed, self.closed_seen, "Closed event vs state");
+        assert_eq!(
+            state == State::Closed,
+            self.closed_seen,
+            "Closed event vs state"
+        );
         self.last_state = Some(state);
     }
 
     /// After `handle_timeout(now)`, the next deadline is not in the past (timers are nonzero).
     pub fn check_timeout(&self, conn: &Connection, now: Instant) {
         if let Some(next) = conn.poll_timeout() {
-            assert!(next > now, "poll_timeout {next:?} not after handle_timeout({now:?})");
+            assert!(
+                next > now,
+                "poll_timeout {next:?} not after handle_timeout({now:?})"
+            );
         }
     }
 

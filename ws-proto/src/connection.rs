@@ -664,16 +664,7 @@ impl Connection {
     ///
     /// [`Transmit`]: crate::Transmit
     pub fn poll<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Action> {
-        loop {
-            match self.out.poll(buf)? {
-                Polled::Action(action) => return Some(action),
-                Polled::Failure(error, detected_at) => {
-                    if self.pending_failure.take().is_some() {
-                        self.fail(detected_at, error);
-                    }
-                }
-            }
-        }
+        self.next_action(|out| out.poll(buf))
     }
 
     /// [`poll`](Self::poll) for a driver that hands events to the application when it asks
@@ -685,8 +676,17 @@ impl Connection {
     /// failure (our Close) only once the application took the events before it. Call until it
     /// returns `None`; with both, a driver keeps no event queue of its own.
     pub fn poll_io<B: TransmitBuf + ?Sized>(&mut self, buf: &mut B) -> Option<Action> {
+        self.next_action(|out| out.poll_io(buf))
+    }
+
+    /// The next action `next` takes from the output queue, applying the deferred failures it
+    /// reaches on the way (each queues our Close and what follows it).
+    fn next_action(
+        &mut self,
+        mut next: impl FnMut(&mut OutputQueue) -> Option<Polled>,
+    ) -> Option<Action> {
         loop {
-            match self.out.poll_io(buf)? {
+            match next(&mut self.out)? {
                 Polled::Action(action) => return Some(action),
                 Polled::Failure(error, detected_at) => {
                     if self.pending_failure.take().is_some() {
