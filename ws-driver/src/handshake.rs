@@ -176,48 +176,51 @@ pub fn client_handshake<S: Transport, R: Runtime>(
     }
 }
 
-async fn run_client_handshake<S: Transport, R: Runtime>(
+/// Not an `async fn`, for the reason [`run_server_handshake`] gives.
+fn run_client_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
     request: Request<()>,
     config: Config,
-) -> Result<(Opened<S, R>, Response<()>), Error> {
-    let mut hs = ClientHandshake::new(
-        hio.now(),
-        request,
-        handshake_key(),
-        config.protocol.clone(),
-        OsMasks::default(),
-    )?;
-    let mut out = Vec::new();
-    loop {
-        while let Some(action) = hs.poll(&mut out) {
-            match action {
-                ClientAction::Transmit(_) => {
-                    hio.write_all(&out).await?;
-                    out.clear();
+) -> impl Future<Output = Result<(Opened<S, R>, Response<()>), Error>> {
+    async move {
+        let mut hs = ClientHandshake::new(
+            hio.now(),
+            request,
+            handshake_key(),
+            config.protocol.clone(),
+            OsMasks::default(),
+        )?;
+        let mut out = Vec::new();
+        loop {
+            while let Some(action) = hs.poll(&mut out) {
+                match action {
+                    ClientAction::Transmit(_) => {
+                        hio.write_all(&out).await?;
+                        out.clear();
+                    }
+                    ClientAction::Open(upgrade) => {
+                        tracing::debug!(status = %upgrade.response.status(), "client handshake done");
+                        let opened = Opened {
+                            hio,
+                            connection: upgrade.connection,
+                            config,
+                        };
+                        return Ok((opened, upgrade.response));
+                    }
+                    ClientAction::Failed(e) => return Err(Error::Handshake(e)),
+                    _ => {}
                 }
-                ClientAction::Open(upgrade) => {
-                    tracing::debug!(status = %upgrade.response.status(), "client handshake done");
-                    let opened = Opened {
-                        hio,
-                        connection: upgrade.connection,
-                        config,
-                    };
-                    return Ok((opened, upgrade.response));
-                }
-                ClientAction::Failed(e) => return Err(Error::Handshake(e)),
-                _ => {}
             }
-        }
-        let deadline = hs.poll_timeout();
-        let input = hio
-            .read(deadline, |now, bytes| hs.handle_read(now, bytes))
-            .await?;
-        let now = hio.now();
-        match input {
-            Input::Bytes => {}
-            Input::Eof => hs.handle_eof(now),
-            Input::Timeout => hs.handle_timeout(now),
+            let deadline = hs.poll_timeout();
+            let input = hio
+                .read(deadline, |now, bytes| hs.handle_read(now, bytes))
+                .await?;
+            let now = hio.now();
+            match input {
+                Input::Bytes => {}
+                Input::Eof => hs.handle_eof(now),
+                Input::Timeout => hs.handle_timeout(now),
+            }
         }
     }
 }
@@ -247,92 +250,102 @@ pub fn server_handshake<S: Transport, R: Runtime>(
     }
 }
 
-async fn run_server_handshake<S: Transport, R: Runtime>(
+/// Not an `async fn`: its parameters would be kept twice in the future (as captured and as
+/// moved into the body; 224 bytes here), and the future is a heap allocation of every
+/// connection while it handshakes, whose size decides how the connection's later allocations
+/// fit in the memory it frees. An `async move` block uses what it captured in place.
+fn run_server_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
     config: Config,
     decide: impl FnOnce(&Request<()>) -> Decision,
-) -> Result<Opened<S, R>, Error> {
-    let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
-    let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
-    let mut decide = Some(decide);
-    let mut refused: Option<StatusCode> = None;
-    let mut closed = false;
-    let mut eof_seen = false;
-    let mut out = Vec::new();
-    loop {
-        while let Some(action) = hs.poll(&mut out) {
-            match action {
-                ServerAction::Transmit(_) => {
-                    hio.write_all(&out).await?;
-                    out.clear();
-                }
-                ServerAction::ShutdownWrite => {
-                    let _ = poll_fn(|cx| hio.io.poll_shutdown(cx)).await;
-                }
-                // The reason, if the handshake failed, follows as `Failed`.
-                ServerAction::CloseSocket => closed = true,
-                ServerAction::Request(request) => {
-                    let Some(decide) = decide.take() else {
-                        continue;
-                    };
-                    let now = hio.now();
-                    let is_upgrade = hs.is_upgrade_request();
-                    match decide(&request) {
-                        Decision::Accept(accept) => match hs.accept(now, accept) {
-                            Ok(upgrade) => {
-                                tracing::debug!(uri = %request.uri(), "server handshake done");
-                                return Ok(Opened {
-                                    hio,
-                                    connection: upgrade.connection,
-                                    config,
-                                });
-                            }
-                            // A plain HTTP request accepted: the handshake answered 426.
-                            Err(_) if !is_upgrade => refused = Some(StatusCode::UPGRADE_REQUIRED),
-                            // The application's answer was unusable (a subprotocol the client
-                            // did not offer, an invalid header): answer 500 and end.
-                            Err(e) => {
-                                tracing::debug!(error = %e, "accept failed");
-                                refused = Some(StatusCode::INTERNAL_SERVER_ERROR);
-                                let response = Response::builder()
-                                    .status(StatusCode::INTERNAL_SERVER_ERROR)
-                                    .body(Bytes::from_static(b"upgrade refused by the server\n"))
-                                    .map_err(|_| Error::Handshake(e))?;
+) -> impl Future<Output = Result<Opened<S, R>, Error>> {
+    async move {
+        let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
+        let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
+        let mut decide = Some(decide);
+        let mut refused: Option<StatusCode> = None;
+        let mut closed = false;
+        let mut eof_seen = false;
+        let mut out = Vec::new();
+        loop {
+            while let Some(action) = hs.poll(&mut out) {
+                match action {
+                    ServerAction::Transmit(_) => {
+                        hio.write_all(&out).await?;
+                        out.clear();
+                    }
+                    ServerAction::ShutdownWrite => {
+                        let _ = poll_fn(|cx| hio.io.poll_shutdown(cx)).await;
+                    }
+                    // The reason, if the handshake failed, follows as `Failed`.
+                    ServerAction::CloseSocket => closed = true,
+                    ServerAction::Request(request) => {
+                        let Some(decide) = decide.take() else {
+                            continue;
+                        };
+                        let now = hio.now();
+                        let is_upgrade = hs.is_upgrade_request();
+                        match decide(&request) {
+                            Decision::Accept(accept) => match hs.accept(now, accept) {
+                                Ok(upgrade) => {
+                                    tracing::debug!(uri = %request.uri(), "server handshake done");
+                                    return Ok(Opened {
+                                        hio,
+                                        connection: upgrade.connection,
+                                        config,
+                                    });
+                                }
+                                // A plain HTTP request accepted: the handshake answered 426.
+                                Err(_) if !is_upgrade => {
+                                    refused = Some(StatusCode::UPGRADE_REQUIRED)
+                                }
+                                // The application's answer was unusable (a subprotocol the client
+                                // did not offer, an invalid header): answer 500 and end.
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "accept failed");
+                                    refused = Some(StatusCode::INTERNAL_SERVER_ERROR);
+                                    let response = Response::builder()
+                                        .status(StatusCode::INTERNAL_SERVER_ERROR)
+                                        .body(Bytes::from_static(
+                                            b"upgrade refused by the server\n",
+                                        ))
+                                        .map_err(|_| Error::Handshake(e))?;
+                                    hs.reject(response)?;
+                                }
+                            },
+                            Decision::Respond(response) => {
+                                refused = Some(response.status());
                                 hs.reject(response)?;
                             }
-                        },
-                        Decision::Respond(response) => {
-                            refused = Some(response.status());
-                            hs.reject(response)?;
                         }
                     }
+                    ServerAction::Failed(e) => return Err(Error::Handshake(e)),
+                    _ => {}
                 }
-                ServerAction::Failed(e) => return Err(Error::Handshake(e)),
-                _ => {}
             }
-        }
-        if closed {
-            return Err(match refused {
-                Some(status) => Error::Refused(status),
-                None => Error::Handshake(ws_proto::HandshakeError::UnexpectedEof),
-            });
-        }
-        let deadline = hs.poll_timeout();
-        let input = hio
-            .read(deadline, |now, bytes| hs.handle_read(now, bytes))
-            .await?;
-        let now = hio.now();
-        match input {
-            Input::Bytes => {}
-            // A second EOF means the handshake has nothing more to do with this peer.
-            Input::Eof if eof_seen => {
-                return Err(Error::Handshake(ws_proto::HandshakeError::UnexpectedEof))
+            if closed {
+                return Err(match refused {
+                    Some(status) => Error::Refused(status),
+                    None => Error::Handshake(ws_proto::HandshakeError::UnexpectedEof),
+                });
             }
-            Input::Eof => {
-                eof_seen = true;
-                hs.handle_eof(now);
+            let deadline = hs.poll_timeout();
+            let input = hio
+                .read(deadline, |now, bytes| hs.handle_read(now, bytes))
+                .await?;
+            let now = hio.now();
+            match input {
+                Input::Bytes => {}
+                // A second EOF means the handshake has nothing more to do with this peer.
+                Input::Eof if eof_seen => {
+                    return Err(Error::Handshake(ws_proto::HandshakeError::UnexpectedEof))
+                }
+                Input::Eof => {
+                    eof_seen = true;
+                    hs.handle_eof(now);
+                }
+                Input::Timeout => hs.handle_timeout(now),
             }
-            Input::Timeout => hs.handle_timeout(now),
         }
     }
 }

@@ -50,6 +50,14 @@ pub trait Runtime: Send + Sync + 'static {
     fn reset(timer: &mut Self::Timer, deadline: Instant);
     /// Ready once the deadline has passed.
     fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()>;
+    /// Whether `timer`, armed for `deadline`, may have fired: the driver polls an armed timer
+    /// only then (polling registers a waker, which costs a clone on some runtimes). It must not
+    /// say no once the timer has woken its task. By default the clock decides; a runtime whose
+    /// timer knows without a clock read says so.
+    fn timer_elapsed(timer: &Self::Timer, deadline: Instant) -> bool {
+        let _ = timer;
+        Self::now() >= deadline
+    }
 }
 
 #[cfg(feature = "async-io")]

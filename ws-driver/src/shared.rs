@@ -10,7 +10,6 @@ use crate::runtime::{Runtime, Transport};
 use std::io;
 use std::io::IoSlice;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -97,10 +96,13 @@ pub(crate) struct Shared<S, R: Runtime> {
     release_at: Option<Deadline>,
     /// Bytes were read or written since the last release: buffers may be kept for reuse.
     used_since_release: bool,
-    /// What the timers are polled with (see [`TimerWake`]), and the waker made of it.
-    /// Only the `Arc`: the waker made of it is built when a timer is polled, which few drives
-    /// do, rather than kept (16 bytes on every connection).
-    timer_wake: Option<Arc<TimerWake>>,
+    /// The waker `timer` was last polled with. A drive polls the timer only when it may have
+    /// fired ([`Runtime::timer_elapsed`]), was re-armed, or when the drive's waker is not this
+    /// one (the WebSocket moved to another task, or was split or reunited), so that the timer
+    /// wakes whoever drives the connection now. A clone of the waker rather than a waker of our
+    /// own around it that records the firing: that was a 48-byte allocation on every
+    /// connection.
+    timer_waker: Option<Waker>,
     /// The connection's tracing span, when a subscriber wants it: boxed, and absent otherwise,
     /// as every connection would carry its 40 bytes.
     span: Option<Box<tracing::Span>>,
@@ -121,8 +123,6 @@ pub(crate) struct Limits {
     /// fit would mean gigabyte reads or billions of queued messages, so they saturate.
     read_buffer_size: u32,
     max_queued_messages: u32,
-    /// Nanoseconds, saturating at 584 years.
-    close_timeout_nanos: u64,
     /// Boxed: only monitored connections pay for what the monitor is told.
     monitor: Option<Box<Watched>>,
 }
@@ -148,7 +148,6 @@ impl Limits {
             write_high_water_mark: config.write_high_water_mark,
             read_buffer_size: saturating_u32(config.read_buffer_size.max(1)),
             max_queued_messages: saturating_u32(config.max_queued_messages),
-            close_timeout_nanos: saturating_nanos(config.protocol.close_timeout),
             monitor: config.monitor.map(|monitor| {
                 Box::new(Watched {
                     monitor,
@@ -231,7 +230,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             armed: false,
             release_at: None,
             used_since_release: false,
-            timer_wake: None,
+            timer_waker: None,
             span: (!span.is_disabled()).then(|| Box::new(span)),
             graceful_close: false,
             linger_until: None,
@@ -306,14 +305,11 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             self.release_at = Some(self.deadline_in(IDLE_RELEASE_AFTER));
             self.armed = false;
             // Arm the timer now: the reader is about to wait, and no drive may come before it.
-            let wake = self.take_timer_wake(cx);
-            let fired = wake.take_fired();
-            if self.poll_timers(fired, &wake) {
+            if self.fire_timer(cx) {
                 // A timer already due (a keepalive deadline just passed): wake the task so
                 // the drive that handles its output comes.
                 cx.waker().wake_by_ref();
             }
-            self.timer_wake = Some(wake);
         }
     }
 
@@ -526,8 +522,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 return true;
             }
             if self.linger_until.is_none() {
-                let linger = Duration::from_nanos(self.limits.close_timeout_nanos);
-                self.linger_until = Some(self.deadline_in(linger));
+                self.linger_until = Some(self.deadline_in(self.conn.close_timeout()));
             }
         }
         progress
@@ -561,20 +556,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         self.shutdown_pending = false;
     }
 
-    /// Takes what to poll the timers with, for a drive registered with `cx`: a [`TimerWake`]
-    /// around `cx`'s waker, made anew when the waker changed (a WebSocket moved to another
-    /// task, or split). A new one starts with `fired` set, so every timer is polled and
-    /// registers it. Put it back in `timer_wake`.
-    fn take_timer_wake(&mut self, cx: &Context<'_>) -> Arc<TimerWake> {
-        match self.timer_wake.take() {
-            Some(wake) if wake.task.will_wake(cx.waker()) => wake,
-            _ => Arc::new(TimerWake {
-                fired: AtomicBool::new(true),
-                task: cx.waker().clone(),
-            }),
-        }
-    }
-
     /// Fires the timers that expired.
     ///
     /// Timers are polled only when one of them woke us (or they are new, re-armed, or the task
@@ -585,17 +566,27 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         if self.io.is_none() {
             return false;
         }
-        let wake = self.take_timer_wake(cx);
-        // Taken before polling, so a timer that fires from now on sets it again.
-        let fired = wake.take_fired();
-        let fired_any = self.poll_timers(fired, &wake);
-        self.timer_wake = Some(wake);
-        fired_any
+        let moved = !self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if moved {
+            self.timer_waker = Some(cx.waker().clone());
+        }
+        // A timer that may have fired is polled (which also re-registers it); so is every
+        // timer when the waker changed, as if it had fired.
+        let fired = moved
+            || match (self.timer_at, self.timer.as_ref()) {
+                (Some(at), Some(timer)) => R::timer_elapsed(timer, self.instant_of(at)),
+                _ => false,
+            };
+        self.poll_timers(fired, cx)
     }
 
-    /// [`Self::fire_timer`] with what to poll the timer with; `fired`: it woke us. Returns
-    /// whether the core's timeout was handled (the idle release is bookkeeping, not progress).
-    fn poll_timers(&mut self, fired: bool, wake: &Arc<TimerWake>) -> bool {
+    /// [`Self::fire_timer`] with whether the timer may have fired (or must be polled anyway).
+    /// Returns whether the core's timeout was handled (the idle release is bookkeeping, not
+    /// progress).
+    fn poll_timers(&mut self, fired: bool, cx: &mut Context<'_>) -> bool {
         if let Some(until) = self.linger_until {
             // Lingering after CloseSocket: the only timer left is the linger bound.
             let until = self.instant_of(until);
@@ -603,7 +594,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             R::reset(timer, until);
             self.timer_at = None;
             self.armed = false;
-            return wake.poll::<R>(timer).is_ready();
+            return R::poll_timer(timer, cx).is_ready();
         }
         let mut fired = fired;
         loop {
@@ -632,7 +623,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             let (Some(at), Some(timer)) = (at, self.timer.as_mut()) else {
                 return false;
             };
-            if !(fired || rearmed) || wake.poll::<R>(timer).is_pending() {
+            if !(fired || rearmed) || R::poll_timer(timer, cx).is_pending() {
                 return false;
             }
             // The timer fired: `at` has passed, even if the clock reads a hair earlier.
@@ -776,38 +767,6 @@ pub(crate) enum Flush {
 pub(crate) enum Half {
     Read,
     Write,
-}
-
-/// The waker the timers are polled with: it wakes the task that drives the connection and
-/// records that a timer fired, so that a drive knows whether to poll the timers without
-/// polling them or reading the clock.
-struct TimerWake {
-    fired: AtomicBool,
-    task: Waker,
-}
-
-impl TimerWake {
-    /// Polls `timer`, registering this as what it wakes.
-    fn poll<R: Runtime>(self: &Arc<Self>, timer: &mut R::Timer) -> Poll<()> {
-        let waker = Waker::from(self.clone());
-        R::poll_timer(timer, &mut Context::from_waker(&waker))
-    }
-
-    /// Whether a timer fired since the last call (cheap when none did: one load).
-    fn take_fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire) && self.fired.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Wake for TimerWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
-        self.task.wake_by_ref();
-    }
 }
 
 /// Wakes both halves: the socket keeps one waker per direction, and whichever half polled last

@@ -279,6 +279,13 @@ impl Connection {
         self.role
     }
 
+    /// The configured [`Config::close_timeout`](crate::Config::close_timeout): how long the
+    /// close handshake may take. Drivers bound the time a closing socket lingers to drain its
+    /// output by it too.
+    pub fn close_timeout(&self) -> core::time::Duration {
+        self.settings.close_timeout()
+    }
+
     /// Output bytes not yet written: queued in the connection, or handed out by [`poll`](Self::poll)
     /// and not yet reported through [`handle_written`](Self::handle_written). Use it for write
     /// backpressure (stop reading or sending above a high-water mark).

@@ -69,6 +69,10 @@ impl ws_driver::Runtime for Tokio {
     fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()> {
         timer.as_mut().poll(cx)
     }
+    /// The timer's own state (one atomic load): no clock read.
+    fn timer_elapsed(timer: &Self::Timer, _deadline: Instant) -> bool {
+        timer.is_elapsed()
+    }
 }
 
 /// Adapts a tokio `AsyncRead + AsyncWrite` stream to the driver.

@@ -355,6 +355,32 @@ async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
     assert!(matches!(end, Some(Err(_))), "{end:?}");
 }
 
+/// The same when the WebSocket is split after a poll: the timer holds the whole WebSocket's
+/// task waker, and must be registered again with the halves' (the reader here waits in a task
+/// of its own, the writer in none).
+#[tokio::test(start_paused = true)]
+async fn a_websocket_split_after_a_poll_still_runs_its_timers() {
+    let (c, s) = tokio::io::duplex(1 << 20);
+    let mut cfg = Config::default();
+    cfg.protocol.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.protocol.keepalive_timeout = Duration::from_secs(1);
+    let mut server = ws_tokio::from_raw_socket(s, Role::Server, cfg);
+    let _silent_client = c;
+    let first = tokio::time::timeout(Duration::from_millis(100), server.next()).await;
+    assert!(first.is_err(), "nothing to read yet");
+    let (mut reader, _writer) = server.split();
+    let reading = tokio::spawn(async move { reader.next().await.map(|r| r.is_ok()) });
+    let end = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the split WebSocket's keepalive never fired")
+        .unwrap();
+    assert_eq!(
+        end,
+        Some(false),
+        "the dead peer ends the stream with an error"
+    );
+}
+
 /// Timeouts set to `Duration::MAX` (never) used to overflow the clock's `Instant` arithmetic
 /// and panic in the handshake; both sides must handshake and echo as usual.
 #[tokio::test]

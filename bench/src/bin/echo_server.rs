@@ -140,6 +140,7 @@ fn std_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         Some(socket2::Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    notsent_lowat_from_env(&socket)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
@@ -229,8 +230,23 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    notsent_lowat_from_env(&socket)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// `ECHO_NOTSENT_LOWAT=N` sets `TCP_NOTSENT_LOWAT` on the listener (accepted sockets inherit
+/// it), for every implementation alike: how much unsent data the kernel queues per socket
+/// before it reports the socket unwritable.
+fn notsent_lowat_from_env(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    let Some(value) = std::env::var_os("ECHO_NOTSENT_LOWAT") else {
+        return Ok(());
+    };
+    let lowat: u32 = value
+        .to_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other("ECHO_NOTSENT_LOWAT: not a number"))?;
+    socket2::SockRef::from(socket).set_tcp_notsent_lowat(lowat)
 }
 
 async fn serve(which: Impl, addr: SocketAddr, mode: Mode) -> io::Result<()> {
