@@ -177,6 +177,7 @@ pub fn client_handshake<S: Transport, R: Runtime>(
 }
 
 /// Not an `async fn`, for the reason [`run_server_handshake`] gives.
+#[allow(clippy::manual_async_fn)] // deliberately not an `async fn`: see above
 fn run_client_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
     request: Request<()>,
@@ -254,6 +255,7 @@ pub fn server_handshake<S: Transport, R: Runtime>(
 /// moved into the body; 224 bytes here), and the future is a heap allocation of every
 /// connection while it handshakes, whose size decides how the connection's later allocations
 /// fit in the memory it frees. An `async move` block uses what it captured in place.
+#[allow(clippy::manual_async_fn)] // deliberately not an `async fn`: see above
 fn run_server_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
     config: Config,

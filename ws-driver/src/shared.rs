@@ -71,7 +71,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     shutdown_pending: bool,
     close_pending: bool,
     eof: bool,
-    pub(crate) closed: Option<Box<Closed>>,
+    /// What only an ending connection has (the linger bound, how it closed): one box, absent
+    /// until then.
+    ending: Option<Box<Ending>>,
     /// Whether the reader has been told the stream ended.
     pub(crate) end_reported: bool,
     /// The application was just handed a message that preceded a bad frame: hold the failure
@@ -103,13 +105,8 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// own around it that records the firing: that was a 48-byte allocation on every
     /// connection.
     timer_waker: Option<Waker>,
-    /// The connection's tracing span, when a subscriber wants it: boxed, and absent otherwise,
-    /// as every connection would carry its 40 bytes.
-    span: Option<Box<tracing::Span>>,
     /// A write-side shutdown was asked for: `CloseSocket` then waits for the output to drain.
     graceful_close: bool,
-    /// How long a graceful `CloseSocket` may wait for the output to drain.
-    linger_until: Option<Deadline>,
     /// The read half was dropped: the write half reads (and discards messages) so Pings, Pongs
     /// and the peer's Close are still processed.
     pub(crate) reader_gone: bool,
@@ -123,8 +120,23 @@ pub(crate) struct Limits {
     /// fit would mean gigabyte reads or billions of queued messages, so they saturate.
     read_buffer_size: u32,
     max_queued_messages: u32,
-    /// Boxed: only monitored connections pay for what the monitor is told.
-    monitor: Option<Box<Watched>>,
+    /// Boxed: only connections that are monitored or traced pay for it.
+    observed: Option<Box<Observed>>,
+}
+
+/// Who watches a connection: its monitor, and its tracing span when a subscriber wants it.
+struct Observed {
+    watched: Option<Watched>,
+    span: Option<tracing::Span>,
+}
+
+/// The part of [`Shared`] only an ending connection needs.
+#[derive(Default)]
+struct Ending {
+    /// How long a graceful `CloseSocket` may wait for the output to drain.
+    linger_until: Option<Deadline>,
+    /// How the connection closed, once it did.
+    closed: Option<Closed>,
 }
 
 /// What a monitored connection tells its monitor, and what it needs to remember for it.
@@ -139,23 +151,31 @@ struct Watched {
 impl Limits {
     /// Whether a monitor counts this connection (and may reach it from elsewhere).
     pub(crate) fn monitored(&self) -> bool {
-        self.monitor.is_some()
+        self.observed.as_ref().is_some_and(|o| o.watched.is_some())
     }
 
-    /// `now`: when the connection opened.
-    fn new(config: Config, now: std::time::Instant) -> Limits {
+    fn watched(&mut self) -> Option<&mut Watched> {
+        self.observed.as_deref_mut()?.watched.as_mut()
+    }
+
+    fn span(&self) -> Option<&tracing::Span> {
+        self.observed.as_deref()?.span.as_ref()
+    }
+
+    /// `now`: when the connection opened; `span`: the connection's, if it is traced.
+    fn new(config: Config, now: std::time::Instant, span: Option<tracing::Span>) -> Limits {
+        let watched = config.monitor.map(|monitor| Watched {
+            monitor,
+            opened_at: now,
+            closing_since: None,
+            last_state: State::Open,
+        });
         Limits {
             write_high_water_mark: config.write_high_water_mark,
             read_buffer_size: saturating_u32(config.read_buffer_size.max(1)),
             max_queued_messages: saturating_u32(config.max_queued_messages),
-            monitor: config.monitor.map(|monitor| {
-                Box::new(Watched {
-                    monitor,
-                    opened_at: now,
-                    closing_since: None,
-                    last_state: State::Open,
-                })
-            }),
+            observed: (watched.is_some() || span.is_some())
+                .then(|| Box::new(Observed { watched, span })),
         }
     }
 }
@@ -214,14 +234,14 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         Shared {
             io: Some(io),
             conn,
-            limits: Limits::new(config, R::now()),
+            limits: Limits::new(config, R::now(), (!span.is_disabled()).then_some(span)),
             epoch,
             out: Transmit::new(),
             needs_flush: false,
             shutdown_pending: false,
             close_pending: false,
             eof: false,
-            closed: None,
+            ending: None,
             end_reported: false,
             hold_failure: false,
             timer,
@@ -231,11 +251,22 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             release_at: None,
             used_since_release: false,
             timer_waker: None,
-            span: (!span.is_disabled()).then(|| Box::new(span)),
             graceful_close: false,
-            linger_until: None,
             reader_gone: false,
         }
+    }
+
+    /// How the connection closed, once it did.
+    pub(crate) fn closed(&self) -> Option<&Closed> {
+        self.ending.as_ref()?.closed.as_ref()
+    }
+
+    fn linger_until(&self) -> Option<Deadline> {
+        self.ending.as_ref()?.linger_until
+    }
+
+    fn ending_mut(&mut self) -> &mut Ending {
+        self.ending.get_or_insert_with(Box::default)
     }
 
     /// The core's clock: the runtime's time since this connection's epoch.
@@ -264,7 +295,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// before the application answered the message, which tungstenite-style read-on-demand
     /// never does (Autobahn 4.1.5 then reports NON-STRICT).
     pub(crate) fn drive(&mut self, cx: &mut Context<'_>, half: Half, flush: Flush) -> bool {
-        let span = self.span.as_deref().cloned();
+        let span = self.limits.span().cloned();
         let _entered = span.as_ref().map(tracing::Span::enter);
         let events_before = self.conn.queued_events();
         let mut any = false;
@@ -393,7 +424,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                         initiator = ?closed.initiator,
                         "closed"
                     );
-                    self.closed = Some(closed);
+                    self.ending_mut().closed = Some(*closed);
                 }
                 _ => {}
             }
@@ -418,7 +449,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Tells the monitor when the connection enters CLOSING.
     fn observe_state(&mut self) {
-        let Some(watched) = self.limits.monitor.as_deref_mut() else {
+        let Some(watched) = self.limits.watched() else {
             return;
         };
         let state = self.conn.state();
@@ -433,7 +464,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Tells the monitor how the connection ended.
     fn observe_closed(&mut self, closed: &ws_proto::Closed) {
-        let Some(watched) = self.limits.monitor.as_deref_mut() else {
+        let Some(watched) = self.limits.watched() else {
             return;
         };
         let now = R::now();
@@ -515,14 +546,15 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             // the Close among them, within the linger bound; an abortive one (timeouts, dead
             // peer, terminate) drops what could not be written at once.
             let linger_over = self
-                .linger_until
+                .linger_until()
                 .is_some_and(|t| Deadline::of_core(self.now()) >= t);
             if done || !self.graceful_close || linger_over {
                 self.release_socket(cx);
                 return true;
             }
-            if self.linger_until.is_none() {
-                self.linger_until = Some(self.deadline_in(self.conn.close_timeout()));
+            if self.linger_until().is_none() {
+                let until = self.deadline_in(self.conn.close_timeout());
+                self.ending_mut().linger_until = Some(until);
             }
         }
         progress
@@ -587,7 +619,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// Returns whether the core's timeout was handled (the idle release is bookkeeping, not
     /// progress).
     fn poll_timers(&mut self, fired: bool, cx: &mut Context<'_>) -> bool {
-        if let Some(until) = self.linger_until {
+        if let Some(until) = self.linger_until() {
             // Lingering after CloseSocket: the only timer left is the linger bound.
             let until = self.instant_of(until);
             let timer = self.timer.get_or_insert_with(|| R::timer(until));
@@ -703,7 +735,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// The connection is over and its socket released (after any graceful drain): what the end
     /// of the stream and `close()` wait for.
     pub(crate) fn finished(&self) -> Option<&Closed> {
-        match (&self.closed, &self.io) {
+        match (self.closed(), &self.io) {
             (Some(closed), None) => Some(closed),
             _ => None,
         }

@@ -163,7 +163,7 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
 
     /// The final report (code, reason, was_clean, outcome) once the connection is Closed.
     pub fn closed(&self) -> Option<Closed> {
-        self.lock().closed.as_deref().cloned()
+        self.lock().closed().cloned()
     }
 
     /// Starts the close handshake and waits until the connection is Closed (at most the close
@@ -397,8 +397,8 @@ async fn close<S: Transport, R: Runtime>(
             Half::Write,
             Flush::Now,
             release_hold,
-            |shared, _| match &shared.closed {
-                Some(closed) => Poll::Ready(Ok((**closed).clone())),
+            |shared, _| match shared.closed() {
+                Some(closed) => Poll::Ready(Ok(closed.clone())),
                 None => Poll::Pending,
             },
         )
