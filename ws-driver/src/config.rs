@@ -33,6 +33,36 @@ pub struct Config {
     pub monitor: Option<crate::Monitor>,
 }
 
+/// [`Config`] without the protocol settings (the core has them): what a driver keeps of the
+/// configuration while handshaking and once open.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) write_high_water_mark: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) max_queued_messages: usize,
+    pub(crate) monitor: Option<crate::Monitor>,
+}
+
+impl Config {
+    /// The protocol settings for the core, and the rest for the driver.
+    pub(crate) fn split(self) -> (ws_proto::Config, Settings) {
+        let Config {
+            protocol,
+            write_high_water_mark,
+            read_buffer_size,
+            max_queued_messages,
+            monitor,
+        } = self;
+        let settings = Settings {
+            write_high_water_mark,
+            read_buffer_size,
+            max_queued_messages,
+            monitor,
+        };
+        (protocol, settings)
+    }
+}
+
 /// The core's defaults with permessage-deflate on, as browsers, Node `ws` and Python
 /// `websockets` have it: negotiated only when the peer offers or accepts it.
 fn default_protocol() -> ws_proto::Config {

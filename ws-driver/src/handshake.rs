@@ -1,6 +1,6 @@
 //! The opening handshakes, run over an async transport.
 
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::error::Error;
 use crate::random::{handshake_key, OsMasks};
 use crate::runtime::{Runtime, Transport};
@@ -65,7 +65,7 @@ enum Input {
 struct Opened<S, R: Runtime> {
     hio: HandshakeIo<S, R>,
     connection: ws_proto::Connection,
-    config: Config,
+    settings: Settings,
 }
 
 impl<S: Transport, R: Runtime> Opened<S, R> {
@@ -73,9 +73,9 @@ impl<S: Transport, R: Runtime> Opened<S, R> {
         let Opened {
             hio,
             connection,
-            config,
+            settings,
         } = self;
-        WebSocket::with_timer(hio.io, connection, hio.epoch, config, hio.timer)
+        WebSocket::with_timer(hio.io, connection, hio.epoch, settings, hio.timer)
     }
 }
 
@@ -116,11 +116,15 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
     }
 
     /// Waits for bytes (handed to `handle` with the time they arrived), EOF, or `deadline`.
-    async fn read(
-        &mut self,
+    ///
+    /// Arms the timer at once and returns a `poll_fn`, not an `async fn`: the handshake's
+    /// future holds this one while it waits, and an `async fn` kept its arguments twice over
+    /// (128 bytes against 24).
+    fn read<'a>(
+        &'a mut self,
         deadline: Option<Instant>,
-        mut handle: impl FnMut(Instant, &[u8]),
-    ) -> Result<Input, Error> {
+        mut handle: impl FnMut(Instant, &[u8]) + 'a,
+    ) -> impl Future<Output = Result<Input, Error>> + 'a {
         if let Some(deadline) = deadline {
             let at = instant_after(self.epoch, deadline.as_duration());
             match &mut self.timer {
@@ -128,8 +132,9 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
                 None => self.timer = Some(R::timer(at)),
             }
         }
-        let epoch = self.epoch;
-        poll_fn(|cx| {
+        let timed = deadline.is_some();
+        poll_fn(move |cx| {
+            let epoch = self.epoch;
             let read = with_read_buf(self.read_size, |buf| {
                 let read = self.io.poll_read(cx, buf);
                 if let Poll::Ready(Ok(n)) = read {
@@ -146,14 +151,13 @@ impl<S: Transport, R: Runtime> HandshakeIo<S, R> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
                 Poll::Pending => {}
             }
-            if let (Some(_), Some(timer)) = (deadline, self.timer.as_mut()) {
+            if let (true, Some(timer)) = (timed, self.timer.as_mut()) {
                 if R::poll_timer(timer, cx).is_ready() {
                     return Poll::Ready(Ok(Input::Timeout));
                 }
             }
             Poll::Pending
         })
-        .await
     }
 }
 
@@ -169,9 +173,17 @@ pub fn client_handshake<S: Transport, R: Runtime>(
     config: Config,
 ) -> impl Future<Output = Result<(WebSocket<S, R>, Response<()>), Error>> {
     let hio = HandshakeIo::<S, R>::new(io, &config);
-    let handshake = Box::pin(run_client_handshake(hio, request, config));
+    let (protocol, settings) = config.split();
+    let hs = ClientHandshake::new(
+        hio.now(),
+        request,
+        handshake_key(),
+        protocol,
+        OsMasks::default(),
+    );
+    let handshake = hs.map(|hs| Box::pin(run_client_handshake(hio, hs, settings)));
     async move {
-        let (opened, response) = handshake.await?;
+        let (opened, response) = handshake?.await?;
         Ok((opened.into_websocket(), response))
     }
 }
@@ -180,17 +192,10 @@ pub fn client_handshake<S: Transport, R: Runtime>(
 #[allow(clippy::manual_async_fn)] // deliberately not an `async fn`: see above
 fn run_client_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
-    request: Request<()>,
-    config: Config,
+    mut hs: ClientHandshake,
+    settings: Settings,
 ) -> impl Future<Output = Result<(Opened<S, R>, Response<()>), Error>> {
     async move {
-        let mut hs = ClientHandshake::new(
-            hio.now(),
-            request,
-            handshake_key(),
-            config.protocol.clone(),
-            OsMasks::default(),
-        )?;
         let mut out = Vec::new();
         loop {
             while let Some(action) = hs.poll(&mut out) {
@@ -204,7 +209,7 @@ fn run_client_handshake<S: Transport, R: Runtime>(
                         let opened = Opened {
                             hio,
                             connection: upgrade.connection,
-                            config,
+                            settings,
                         };
                         return Ok((opened, upgrade.response));
                     }
@@ -238,7 +243,10 @@ pub fn server_handshake<S: Transport, R: Runtime>(
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> impl Future<Output = Result<WebSocket<S, R>, Error>> {
     let hio = HandshakeIo::<S, R>::new(io, &config);
-    let handshake = Box::pin(run_server_handshake(hio, config, decide));
+    let (protocol, settings) = config.split();
+    let connecting = settings.monitor.as_ref().map(|m| m.handshake_started());
+    let hs = ServerHandshake::new(hio.now(), protocol);
+    let handshake = Box::pin(run_server_handshake(hio, hs, settings, connecting, decide));
     async move {
         let mut ws = handshake.await?.into_websocket();
         // The 101 is the connection's first output: send it now, so the client is not kept
@@ -254,16 +262,21 @@ pub fn server_handshake<S: Transport, R: Runtime>(
 /// Not an `async fn`: its parameters would be kept twice in the future (as captured and as
 /// moved into the body; 224 bytes here), and the future is a heap allocation of every
 /// connection while it handshakes, whose size decides how the connection's later allocations
-/// fit in the memory it frees. An `async move` block uses what it captured in place.
+/// fit in the memory it frees. An `async move` block uses what it captured in place, and what
+/// it would only move elsewhere (the protocol settings into the handshake machine) is moved
+/// before, so the future does not keep an empty slot for it either. `connecting`: the
+/// monitor's count of handshakes in progress, held until the handshake ends.
 #[allow(clippy::manual_async_fn)] // deliberately not an `async fn`: see above
 fn run_server_handshake<S: Transport, R: Runtime>(
     mut hio: HandshakeIo<S, R>,
-    config: Config,
+    mut hs: ServerHandshake,
+    settings: Settings,
+    connecting: Option<crate::monitor::ConnectingGuard>,
     decide: impl FnOnce(&Request<()>) -> Decision,
 ) -> impl Future<Output = Result<Opened<S, R>, Error>> {
     async move {
-        let _connecting = config.monitor.as_ref().map(|m| m.handshake_started());
-        let mut hs = ServerHandshake::new(hio.now(), config.protocol.clone());
+        // Captured (a move block takes whatever it names), so it lives as long as the future.
+        let _ = &connecting;
         let mut decide = Some(decide);
         let mut refused: Option<StatusCode> = None;
         let mut closed = false;
@@ -294,7 +307,7 @@ fn run_server_handshake<S: Transport, R: Runtime>(
                                     return Ok(Opened {
                                         hio,
                                         connection: upgrade.connection,
-                                        config,
+                                        settings,
                                     });
                                 }
                                 // A plain HTTP request accepted: the handshake answered 426.

@@ -5,7 +5,7 @@
 //! applies backpressure (it stops reading while the application has unread messages or the
 //! socket has a backlog of unwritten bytes).
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::runtime::{Runtime, Transport};
 use std::io;
 use std::io::IoSlice;
@@ -163,7 +163,7 @@ impl Limits {
     }
 
     /// `now`: when the connection opened; `span`: the connection's, if it is traced.
-    fn new(config: Config, now: std::time::Instant, span: Option<tracing::Span>) -> Limits {
+    fn new(config: Settings, now: std::time::Instant, span: Option<tracing::Span>) -> Limits {
         let watched = config.monitor.map(|monitor| Watched {
             monitor,
             opened_at: now,
@@ -226,7 +226,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         io: S,
         conn: Connection,
         epoch: std::time::Instant,
-        config: Config,
+        config: Settings,
         timer: Option<R::Timer>,
     ) -> Self {
         let span = tracing::debug_span!("websocket", role = ?conn.role());

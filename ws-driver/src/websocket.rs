@@ -1,7 +1,7 @@
 //! `WebSocket<S>`: a `Stream` of messages and a `Sink` for them, splittable into halves that
 //! never deadlock.
 
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::error::Error;
 use crate::message::Message;
 use crate::random::OsMasks;
@@ -102,7 +102,7 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         epoch: std::time::Instant,
         config: Config,
     ) -> Self {
-        Self::with_timer(io, conn, epoch, config, None)
+        Self::with_timer(io, conn, epoch, config.split().1, None)
     }
 
     /// [`Self::from_connection`], taking over the handshake's timer (armed or not) so the
@@ -111,11 +111,11 @@ impl<S: Transport, R: Runtime> WebSocket<S, R> {
         io: S,
         conn: Connection,
         epoch: std::time::Instant,
-        config: Config,
+        settings: Settings,
         timer: Option<R::Timer>,
     ) -> Self {
-        let monitor = config.monitor.clone();
-        let shared = Shared::new(io, conn, epoch, config, timer);
+        let monitor = settings.monitor.clone();
+        let shared = Shared::new(io, conn, epoch, settings, timer);
         let Some(monitor) = monitor else {
             return WebSocket {
                 repr: Repr::Whole(Box::new(Mutex::new(shared))),
