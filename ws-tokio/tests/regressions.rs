@@ -327,21 +327,28 @@ async fn fed_messages_go_out_in_one_write_at_the_flush() {
     reader.abort();
 }
 
-/// The driver polls a registered timer only once its deadline passed, so a timer must be
-/// registered again when the WebSocket is polled from a new task; otherwise it wakes the old
-/// task and the new one waits forever (here: for the keepalive to find the peer dead).
-#[tokio::test(start_paused = true)]
-async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
+/// A server WebSocket with a 1 s keepalive over an in-memory stream whose peer (returned, to
+/// keep it open) never answers, polled once from this task: its timers hold this task's waker.
+async fn polled_server_with_a_silent_peer() -> (
+    ws_tokio::WebSocket<tokio::io::DuplexStream>,
+    tokio::io::DuplexStream,
+) {
     let (c, s) = tokio::io::duplex(1 << 20);
     let mut cfg = Config::default();
     cfg.protocol.keepalive_interval = Some(Duration::from_secs(1));
     cfg.protocol.keepalive_timeout = Duration::from_secs(1);
     let mut server = ws_tokio::from_raw_socket(s, Role::Server, cfg);
-    // A peer that never answers: the keepalive Ping goes unanswered.
-    let _silent_client = c;
-    // Polled from this task first: the timers register this task's waker.
     let first = tokio::time::timeout(Duration::from_millis(100), server.next()).await;
     assert!(first.is_err(), "nothing to read yet");
+    (server, c)
+}
+
+/// The driver polls a registered timer only once its deadline passed, so a timer must be
+/// registered again when the WebSocket is polled from a new task; otherwise it wakes the old
+/// task and the new one waits forever (here: for the keepalive to find the peer dead).
+#[tokio::test(start_paused = true)]
+async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
+    let (mut server, _silent_client) = polled_server_with_a_silent_peer().await;
     let mover = tokio::spawn(async move {
         let end = server.next().await;
         (end.map(|r| r.map_err(|e| e.to_string())), server.closed())
@@ -360,14 +367,7 @@ async fn a_websocket_moved_to_another_task_still_runs_its_timers() {
 /// of its own, the writer in none).
 #[tokio::test(start_paused = true)]
 async fn a_websocket_split_after_a_poll_still_runs_its_timers() {
-    let (c, s) = tokio::io::duplex(1 << 20);
-    let mut cfg = Config::default();
-    cfg.protocol.keepalive_interval = Some(Duration::from_secs(1));
-    cfg.protocol.keepalive_timeout = Duration::from_secs(1);
-    let mut server = ws_tokio::from_raw_socket(s, Role::Server, cfg);
-    let _silent_client = c;
-    let first = tokio::time::timeout(Duration::from_millis(100), server.next()).await;
-    assert!(first.is_err(), "nothing to read yet");
+    let (server, _silent_client) = polled_server_with_a_silent_peer().await;
     let (mut reader, _writer) = server.split();
     let reading = tokio::spawn(async move { reader.next().await.map(|r| r.is_ok()) });
     let end = tokio::time::timeout(Duration::from_secs(30), reading)
