@@ -590,10 +590,10 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
 
     /// Fires the timers that expired.
     ///
-    /// Timers are polled only when one of them woke us (or they are new, re-armed, or the task
-    /// changed), not on every drive: polling a registered timer costs a waker swap (tokio's
-    /// `Sleep` clones the waker on every poll), and deciding by the clock a clock read, for
-    /// every batch of messages.
+    /// The timer is polled only when it may have fired ([`Runtime::timer_elapsed`]: on tokio
+    /// the timer's own state, elsewhere a clock read), or it is new or re-armed, or the drive's
+    /// waker changed; not on every drive: polling a registered timer costs a waker swap
+    /// (tokio's `Sleep` clones the waker on every poll).
     fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
