@@ -365,7 +365,8 @@ impl Connection {
     /// [`handle_payload_read`](Self::handle_payload_read); if nothing was read, the window is
     /// simply kept for the next call. `None` (read as usual, into any buffer, and hand it to
     /// [`handle_read`](Self::handle_read)) at frame boundaries, for control frames, compressed
-    /// messages, small remainders, and once reading has stopped.
+    /// messages, frames under 256 KiB (several of them arrive in one ordinary read, which costs
+    /// less than a read per frame), small remainders, and once reading has stopped.
     pub fn payload_buffer(&mut self) -> Option<&mut [u8]> {
         if !self.is_reading() {
             return None;

@@ -85,6 +85,18 @@ const EAGER_RESERVE: usize = 1 << 20;
 /// directly ([`Reader::direct_window`]): below it, one copy from the driver's buffer is cheaper.
 const DIRECT_READ_MIN: u64 = 16 * 1024;
 
+/// Frames read directly into their message ([`Reader::direct_window`]) are at least this large.
+/// A direct read stops at the frame's end (plus one header), so smaller frames would take a
+/// syscall each, where an ordinary read into a driver's buffer takes every frame queued on the
+/// socket at once: copying them out of it costs less than the extra syscalls, and draining the
+/// socket in large reads keeps TCP's receive window open (direct reads of 64 KiB frames made
+/// the kernel advertise a zero window 10-20 times as often). The adapters read 256 KiB at a time.
+const DIRECT_FRAME_MIN: u64 = 256 * 1024;
+
+/// Payloads at least this large get their buffers from the `recycled` list (large buffers a
+/// driver or the application handed back), smaller ones from `small`.
+const LARGE_PAYLOAD: u64 = 16 * 1024;
+
 /// The smallest direct-read window. Windows past a frame's first 1 MiB are zero-filled (safe Rust
 /// reads only into initialized memory), so they grow with what arrived: memory touched stays
 /// within about twice the payload received, plus this. The first 1 MiB comes zeroed from the
@@ -286,7 +298,7 @@ impl Reader {
         // Within a configured limit, so within usize.
         let end = header_len.checked_add(header.payload_len as usize)?;
         let mut payload = self.copy_out(input.get(header_len..end)?);
-        self.large_frames = header.payload_len >= DIRECT_READ_MIN;
+        self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
         if let Some(mask) = header.mask {
             apply_mask(&mut payload, mask, 0);
         }
@@ -300,10 +312,16 @@ impl Reader {
         Some((end, Ok(Some(item))))
     }
 
-    /// `payload` in a buffer of its own: a kept small one if one fits, else a new one.
+    /// `payload` in a buffer of its own: a kept one if one fits, else a new one.
     fn copy_out(&mut self, payload: &[u8]) -> Vec<u8> {
-        match take_small(&mut self.small, payload.len() as u64) {
+        let kept = if payload.len() as u64 >= LARGE_PAYLOAD {
+            take_recycled(&mut self.recycled, payload.len())
+        } else {
+            take_small(&mut self.small, payload.len() as u64)
+        };
+        match kept {
             Some(mut buf) => {
+                buf.clear();
                 buf.extend_from_slice(payload);
                 buf
             }
@@ -401,7 +419,7 @@ impl Reader {
             }
             self.large_frames = !rsv1
                 && !self.message.as_ref().is_some_and(|m| m.compressed)
-                && header.payload_len >= DIRECT_READ_MIN;
+                && header.payload_len >= DIRECT_FRAME_MIN;
             if let Some(message) = self.message.as_mut() {
                 message.size = message.size.saturating_add(header.payload_len);
                 if message.size > self.max_message_size as u64 {
@@ -410,7 +428,7 @@ impl Reader {
                         max: self.max_message_size,
                     });
                 }
-                let large = message.buf.is_empty() && header.payload_len >= DIRECT_READ_MIN;
+                let large = message.buf.is_empty() && header.payload_len >= LARGE_PAYLOAD;
                 if !message.compressed && !large {
                     // At most EAGER_RESERVE, so it fits in usize. A failed reservation is not an
                     // error: the buffer then grows as payload arrives.
@@ -451,19 +469,19 @@ impl Reader {
             || header.opcode.is_control()
             || frame.received != 0
             || message.buf.capacity() != 0
-            || header.payload_len < DIRECT_READ_MIN
+            || header.payload_len < LARGE_PAYLOAD
         {
             return;
         }
         // At most EAGER_RESERVE, so it fits in usize.
         let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
-        if let Some(fits) = self.recycled.iter().position(|b| b.capacity() >= eager) {
+        if let Some(mut buf) = take_recycled(&mut self.recycled, eager) {
             // The stale bytes, up to the frame's length, become the window.
-            let mut buf = self.recycled.remove(fits);
             buf.truncate(eager);
             message.window = buf.len();
             message.buf = buf;
-        } else if in_hand.saturating_mul(2) >= eager
+        } else if header.payload_len < DIRECT_FRAME_MIN
+            || in_hand.saturating_mul(2) >= eager
             || header.payload_len - (in_hand as u64).min(header.payload_len) < DIRECT_READ_MIN
         {
             // Most of the frame is in hand (it arrived with its header), or what is not is too
@@ -595,7 +613,7 @@ impl Reader {
     /// size of what comes next (an echo, a request and its answer).
     /// Large ones go where a driver's written buffers go ([`Self::recycle`]).
     pub(crate) fn recycle_sent(&mut self, buf: Vec<u8>) {
-        if (buf.capacity() as u64) >= DIRECT_READ_MIN {
+        if (buf.capacity() as u64) >= LARGE_PAYLOAD {
             self.recycle(buf);
         } else if buf.capacity() != 0 && self.small.len() < SMALL_BUFFERS {
             // Room for one at first, doubling: a connection that echoes one message at a time
@@ -654,7 +672,11 @@ impl Reader {
         let frame = self.frame.as_ref()?;
         let message = self.message.as_mut()?;
         let rest = frame.header.payload_len - frame.received;
-        if frame.header.opcode.is_control() || message.compressed || rest < DIRECT_READ_MIN {
+        if frame.header.opcode.is_control()
+            || message.compressed
+            || frame.header.payload_len < DIRECT_FRAME_MIN
+            || rest < DIRECT_READ_MIN
+        {
             return None;
         }
         let filled = message.buf.len() - message.window;
@@ -844,6 +866,12 @@ impl Reader {
 /// `Bytes` made from a buffer with spare capacity allocates a header to own it (and the
 /// application would hold the spare bytes as long as it keeps the message), which is what
 /// reusing the buffer saves.
+/// The most recent recycled buffer with room for `len` bytes, contents and all (stale bytes).
+fn take_recycled(recycled: &mut Vec<Vec<u8>>, len: usize) -> Option<Vec<u8>> {
+    let fits = recycled.iter().position(|b| b.capacity() >= len)?;
+    Some(recycled.remove(fits))
+}
+
 fn take_small(small: &mut Vec<Vec<u8>>, len: u64) -> Option<Vec<u8>> {
     if len == 0 {
         return None;
