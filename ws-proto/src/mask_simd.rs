@@ -40,6 +40,42 @@ pub(crate) fn xor(buf: &mut [u8], key: [u8; 4]) -> bool {
     false
 }
 
+/// [`crate::mask::copy_xor_key`] with AVX-512 or AVX2 if the CPU has one, as [`xor`] does.
+#[inline(never)]
+pub(crate) fn copy_xor(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> bool {
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above; `copy_xor_key_avx512` has no
+        // other requirement (its body is safe code).
+        unsafe { copy_xor_key_avx512(dst, src, key) };
+        return true;
+    }
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above; `copy_xor_key_avx2` has no other
+        // requirement (its body is safe code).
+        unsafe { copy_xor_key_avx2(dst, src, key) };
+        return true;
+    }
+    false
+}
+
+/// [`crate::mask::copy_xor_key`] compiled with AVX-512F enabled.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_xor_key_avx512(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    crate::mask::copy_xor_key(dst, src, key);
+}
+
+/// [`crate::mask::copy_xor_key`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn copy_xor_key_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    crate::mask::copy_xor_key(dst, src, key);
+}
+
 /// [`crate::mask::xor_key`] compiled with AVX-512F enabled.
 ///
 /// # Safety
@@ -91,6 +127,19 @@ mod tests {
                         // SAFETY: AVX2 checked just above.
                         unsafe { xor_key_avx2(&mut wide, key) };
                         assert_eq!(wide, portable, "avx2 len {len} offset {offset}");
+                    }
+                    let src = &data[start..start + len];
+                    if std::is_x86_feature_detected!("avx512f") {
+                        let mut copy = alloc::vec![0; len];
+                        // SAFETY: AVX-512F checked just above.
+                        unsafe { copy_xor_key_avx512(&mut copy, src, key) };
+                        assert_eq!(copy, portable, "avx512 copy len {len} offset {offset}");
+                    }
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut copy = alloc::vec![0; len];
+                        // SAFETY: AVX2 checked just above.
+                        unsafe { copy_xor_key_avx2(&mut copy, src, key) };
+                        assert_eq!(copy, portable, "avx2 copy len {len} offset {offset}");
                     }
                 }
             }

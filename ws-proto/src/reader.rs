@@ -10,7 +10,7 @@ use crate::codec::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::event::{Fragment, MessageKind};
 use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, copy_masked};
 use crate::state::Role;
 use crate::text::string_from_utf8;
 use crate::utf8::Utf8Validator;
@@ -297,11 +297,8 @@ impl Reader {
         }
         // Within a configured limit, so within usize.
         let end = header_len.checked_add(header.payload_len as usize)?;
-        let mut payload = self.copy_out(input.get(header_len..end)?);
+        let payload = self.copy_out(input.get(header_len..end)?, header.mask);
         self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
-        if let Some(mask) = header.mask {
-            apply_mask(&mut payload, mask, 0);
-        }
         let item = match header.opcode {
             OpCode::Text => match string_from_utf8(payload) {
                 Some(text) => Incoming::Text(text),
@@ -312,21 +309,32 @@ impl Reader {
         Some((end, Ok(Some(item))))
     }
 
-    /// `payload` in a buffer of its own: a kept one if one fits, else a new one.
-    fn copy_out(&mut self, payload: &[u8]) -> Vec<u8> {
+    /// `payload`, unmasked, in a buffer of its own: a kept one if one fits, else a new one. A
+    /// kept buffer's stale bytes are overwritten as the payload is unmasked into them, one pass
+    /// where copying and then unmasking in place would take two.
+    fn copy_out(&mut self, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
         let kept = if payload.len() as u64 >= LARGE_PAYLOAD {
             take_recycled(&mut self.recycled, payload.len())
         } else {
             take_small(&mut self.small, payload.len() as u64)
         };
-        match kept {
-            Some(mut buf) => {
+        let mut buf = match (kept, mask) {
+            (Some(mut buf), Some(mask)) if buf.len() >= payload.len() => {
+                buf.truncate(payload.len());
+                copy_masked(&mut buf, payload, mask, 0);
+                return buf;
+            }
+            (Some(mut buf), _) => {
                 buf.clear();
                 buf.extend_from_slice(payload);
                 buf
             }
-            None => payload.to_vec(),
+            (None, _) => payload.to_vec(),
+        };
+        if let Some(mask) = mask {
+            apply_mask(&mut buf, mask, 0);
         }
+        buf
     }
 
     /// Collects header bytes; decodes straight from `input` when the whole header is there.
@@ -434,7 +442,8 @@ impl Reader {
                     // error: the buffer then grows as payload arrives.
                     let eager = header.payload_len.min(EAGER_RESERVE as u64) as usize;
                     if message.buf.capacity() == 0 {
-                        if let Some(buf) = take_small(&mut self.small, header.payload_len) {
+                        if let Some(mut buf) = take_small(&mut self.small, header.payload_len) {
+                            buf.clear();
                             message.buf = buf;
                         }
                     }
@@ -526,11 +535,16 @@ impl Reader {
                 return self.inflate_payload(chunk, mask, offset);
             }
             if message.window >= chunk.len() {
-                // Into the window (a recycled buffer's stale bytes): no growth, no zeroing.
+                // Into the window (a recycled buffer's stale bytes): no growth, no zeroing, and
+                // unmasked on the way in.
                 let start = message.buf.len() - message.window;
-                message.buf[start..start + chunk.len()].copy_from_slice(chunk);
+                let window = &mut message.buf[start..start + chunk.len()];
+                match frame.header.mask {
+                    Some(mask) => copy_masked(window, chunk, mask, (frame.received % 4) as usize),
+                    None => window.copy_from_slice(chunk),
+                }
                 message.window -= chunk.len();
-                return self.payload_stored(start, chunk.len());
+                return self.payload_stored(start, chunk.len(), true);
             }
             message.close_window();
             &mut message.buf
@@ -540,12 +554,18 @@ impl Reader {
         let start = target.len();
         reserve_within(target, chunk.len(), frame_rest);
         target.extend_from_slice(chunk);
-        self.payload_stored(start, chunk.len())
+        self.payload_stored(start, chunk.len(), false)
     }
 
     /// `len` payload bytes of the current frame were stored at `start` of the frame's buffer
-    /// (copied there, or read there directly): unmask them, check text, count them.
-    fn payload_stored(&mut self, start: usize, len: usize) -> Result<(), ProtocolError> {
+    /// (copied there, or read there directly): unmask them unless `unmasked` (copied unmasking),
+    /// check text, count them.
+    fn payload_stored(
+        &mut self,
+        start: usize,
+        len: usize,
+        unmasked: bool,
+    ) -> Result<(), ProtocolError> {
         let Some(frame) = self.frame.as_mut() else {
             return Ok(());
         };
@@ -563,7 +583,7 @@ impl Reader {
         let Some(stored) = target.get_mut(start..start + len) else {
             return Ok(());
         };
-        if let Some(mask) = frame.header.mask {
+        if let Some(mask) = frame.header.mask.filter(|_| !unmasked) {
             apply_mask(stored, mask, offset);
         }
         if !control {
@@ -724,7 +744,7 @@ impl Reader {
         // The rest of the window stays zero-filled (or holds bytes already handed back) for
         // the next read; the frame's end closes it.
         message.window -= payload;
-        if let Err(error) = self.payload_stored(start, payload) {
+        if let Err(error) = self.payload_stored(start, payload, false) {
             return (Err(error), next);
         }
         let complete = self
@@ -862,24 +882,22 @@ impl Reader {
 /// Makes room for `additional` bytes, growing geometrically (so a frame that trickles in costs
 /// amortized O(1) per byte) but never past the end of the current frame: capacity stays within
 /// what the headers announced, hence within the limits, and a delivered message carries no slack.
-/// A kept small buffer whose capacity is exactly `len` (emptied), if there is one. Exactly: a
-/// `Bytes` made from a buffer with spare capacity allocates a header to own it (and the
-/// application would hold the spare bytes as long as it keeps the message), which is what
-/// reusing the buffer saves.
 /// The most recent recycled buffer with room for `len` bytes, contents and all (stale bytes).
 fn take_recycled(recycled: &mut Vec<Vec<u8>>, len: usize) -> Option<Vec<u8>> {
     let fits = recycled.iter().position(|b| b.capacity() >= len)?;
     Some(recycled.remove(fits))
 }
 
+/// A kept small buffer whose capacity is exactly `len` (stale bytes and all), if there is one.
+/// Exactly: a `Bytes` made from a buffer with spare capacity allocates a header to own it (and
+/// the application would hold the spare bytes as long as it keeps the message), which is what
+/// reusing the buffer saves.
 fn take_small(small: &mut Vec<Vec<u8>>, len: u64) -> Option<Vec<u8>> {
     if len == 0 {
         return None;
     }
     let fits = small.iter().rposition(|b| b.capacity() as u64 == len)?;
-    let mut buf = small.swap_remove(fits);
-    buf.clear();
-    Some(buf)
+    Some(small.swap_remove(fits))
 }
 
 fn reserve_within(buf: &mut Vec<u8>, additional: usize, frame_rest: u64) {

@@ -130,3 +130,27 @@ fn the_buffer_of_the_right_size_is_found_among_those_kept() {
     assert_eq!(events, vec![Event::Binary(Bytes::from(vec![1u8; 20]))]);
     assert_eq!(conn.recycled_capacity(), 46);
 }
+
+#[test]
+fn a_buffer_handed_back_receives_the_next_large_message_whole_or_in_pieces() {
+    let payload: Vec<u8> = (0..65_536u32).map(|i| (i * 7 % 251) as u8).collect();
+    let frame = masked(OpCode::Binary, true, &payload);
+    // Whole in one read (unmasked straight from the read into the kept buffer), split inside
+    // the payload (the general path, into the buffer's stale bytes), and into a larger buffer.
+    for (split, kept) in [
+        (frame.len(), 65_536),
+        (1_000, 65_536),
+        (frame.len(), 100_000),
+    ] {
+        let mut conn = server();
+        conn.recycle_buffer(vec![0xee; kept]);
+        assert_eq!(conn.recycled_capacity(), kept);
+        let events = receive(&mut conn, &[&frame[..split], &frame[split..]]);
+        assert_eq!(events, vec![Event::Binary(Bytes::from(payload.clone()))]);
+        assert_eq!(
+            conn.recycled_capacity(),
+            0,
+            "received into (split at {split})"
+        );
+    }
+}
