@@ -1,5 +1,7 @@
 //! Payload masking (RFC 6455 section 5.3) and where client masks come from.
 
+use alloc::vec::Vec;
+
 /// Supplies the 32-bit masking keys a client puts on every frame it sends.
 ///
 /// RFC 6455 section 5.3 requires each key to be unpredictable ("derived from a strong source of
@@ -62,15 +64,51 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
 /// message's own buffer, and at 64 KiB that copy and the unmasking pass after it were a tenth
 /// of the server's CPU. Copies as many bytes as the shorter of the two holds.
 pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], mask: [u8; 4], offset: usize) {
-    let len = dst.len().min(src.len());
-    let (dst, src) = (&mut dst[..len], &src[..len]);
     let mut key = mask;
     key.rotate_left(offset % 4);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if len >= crate::mask_simd::SIMD_MIN && crate::mask_simd::copy_xor(dst, src, key) {
+    if src.len().min(dst.len()) >= crate::mask_simd::SIMD_MIN
+        && crate::mask_simd::copy_xor(dst, src, key)
+    {
         return;
     }
     copy_xor_key(dst, src, key);
+}
+
+/// Appends `src` XORed with `mask` (as if `src` started `offset` bytes into a masked payload) to
+/// `dst`: [`copy_masked`] for a buffer that has no room initialized yet (a fresh one), without
+/// zero-filling it first.
+pub(crate) fn extend_masked(dst: &mut Vec<u8>, src: &[u8], mask: [u8; 4], offset: usize) {
+    let mut key = mask;
+    key.rotate_left(offset % 4);
+    dst.reserve(src.len());
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if src.len() >= crate::mask_simd::SIMD_MIN && crate::mask_simd::extend_xor(dst, src, key) {
+        return;
+    }
+    extend_xor_key(dst, src, key);
+}
+
+/// Bytes unmasked at a time by [`extend_xor_key`]: a few vector registers, kept in L1 on the
+/// stack between the XOR and the append. A multiple of 4, so every block starts on the key's
+/// first byte.
+const EXTEND_BLOCK: usize = 64;
+
+/// Appends `src` XORed with `key` repeated from its first byte, a block at a time through the
+/// stack (safe Rust cannot write into a `Vec`'s spare capacity directly). Inlined into its
+/// callers so that each is vectorised for its own target features.
+#[inline(always)]
+pub(crate) fn extend_xor_key(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
+    let mut blocks = src.chunks_exact(EXTEND_BLOCK);
+    for block in &mut blocks {
+        let mut out = [0u8; EXTEND_BLOCK];
+        copy_xor_key(&mut out, block, key);
+        dst.extend_from_slice(&out);
+    }
+    let rest = blocks.remainder();
+    let mut out = [0u8; EXTEND_BLOCK];
+    copy_xor_key(&mut out, rest, key);
+    dst.extend_from_slice(&out[..rest.len()]);
 }
 
 /// [`apply_mask`] in portable safe code only: eight bytes at a time, in the vector width of the
@@ -104,6 +142,8 @@ pub(crate) fn xor_key(buf: &mut [u8], key: [u8; 4]) {
 /// each is vectorised for its own target features.
 #[inline(always)]
 pub(crate) fn copy_xor_key(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let len = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..len], &src[..len]);
     let wide = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
@@ -160,6 +200,14 @@ mod tests {
                     copy_masked(&mut got, src, mask, offset);
                     assert_eq!(got[..len], expected[..], "len {len} offset {offset}");
                     assert!(got[len..].iter().all(|&b| b == 0xee), "past the source");
+                    let mut appended = alloc::vec![0xee; 3];
+                    extend_masked(&mut appended, src, mask, offset);
+                    assert_eq!(appended[..3], [0xee; 3], "appended after what was there");
+                    assert_eq!(
+                        appended[3..],
+                        expected[..],
+                        "appended len {len} offset {offset}"
+                    );
                     let mut short = alloc::vec![0xee; len / 2];
                     copy_masked(&mut short, src, mask, offset);
                     assert_eq!(short[..], expected[..len / 2], "shorter destination");

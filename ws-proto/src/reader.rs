@@ -10,7 +10,7 @@ use crate::codec::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::event::{Fragment, MessageKind};
 use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use crate::mask::{apply_mask, copy_masked};
+use crate::mask::{apply_mask, copy_masked, extend_masked};
 use crate::state::Role;
 use crate::text::string_from_utf8;
 use crate::utf8::Utf8Validator;
@@ -318,23 +318,30 @@ impl Reader {
         } else {
             take_small(&mut self.small, payload.len() as u64)
         };
-        let mut buf = match (kept, mask) {
-            (Some(mut buf), Some(mask)) if buf.len() >= payload.len() => {
+        let Some(mask) = mask else {
+            return match kept {
+                Some(mut buf) => {
+                    buf.clear();
+                    buf.extend_from_slice(payload);
+                    buf
+                }
+                None => payload.to_vec(),
+            };
+        };
+        match kept {
+            Some(mut buf) if buf.len() >= payload.len() => {
                 buf.truncate(payload.len());
                 copy_masked(&mut buf, payload, mask, 0);
-                return buf;
-            }
-            (Some(mut buf), _) => {
-                buf.clear();
-                buf.extend_from_slice(payload);
                 buf
             }
-            (None, _) => payload.to_vec(),
-        };
-        if let Some(mask) = mask {
-            apply_mask(&mut buf, mask, 0);
+            kept => {
+                let mut buf = kept.unwrap_or_default();
+                buf.clear();
+                buf.reserve_exact(payload.len());
+                extend_masked(&mut buf, payload, mask, 0);
+                buf
+            }
         }
-        buf
     }
 
     /// Collects header bytes; decodes straight from `input` when the whole header is there.
@@ -553,8 +560,11 @@ impl Reader {
         };
         let start = target.len();
         reserve_within(target, chunk.len(), frame_rest);
-        target.extend_from_slice(chunk);
-        self.payload_stored(start, chunk.len(), false)
+        match frame.header.mask {
+            Some(mask) => extend_masked(target, chunk, mask, (frame.received % 4) as usize),
+            None => target.extend_from_slice(chunk),
+        }
+        self.payload_stored(start, chunk.len(), true)
     }
 
     /// `len` payload bytes of the current frame were stored at `start` of the frame's buffer
