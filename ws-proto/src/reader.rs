@@ -889,9 +889,6 @@ impl Reader {
     }
 }
 
-/// Makes room for `additional` bytes, growing geometrically (so a frame that trickles in costs
-/// amortized O(1) per byte) but never past the end of the current frame: capacity stays within
-/// what the headers announced, hence within the limits, and a delivered message carries no slack.
 /// The most recent recycled buffer with room for `len` bytes, contents and all (stale bytes).
 fn take_recycled(recycled: &mut Vec<Vec<u8>>, len: usize) -> Option<Vec<u8>> {
     let fits = recycled.iter().position(|b| b.capacity() >= len)?;
@@ -910,6 +907,9 @@ fn take_small(small: &mut Vec<Vec<u8>>, len: u64) -> Option<Vec<u8>> {
     Some(small.swap_remove(fits))
 }
 
+/// Makes room for `additional` bytes, growing geometrically (so a frame that trickles in costs
+/// amortized O(1) per byte) but never past the end of the current frame: capacity stays within
+/// what the headers announced, hence within the limits, and a delivered message carries no slack.
 fn reserve_within(buf: &mut Vec<u8>, additional: usize, frame_rest: u64) {
     let needed = buf.len() + additional;
     if needed <= buf.capacity() {
