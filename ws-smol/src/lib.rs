@@ -18,6 +18,34 @@
 //! ```
 //!
 //! Timers run on `async-io`'s clock (real time: smol has no virtual clock).
+//!
+//! # Servers holding many connections
+//!
+//! A WebSocket keeps its stream for its whole life, inline. `smol::net::TcpStream` is 120
+//! bytes: beside its `Arc<Async<std::net::TcpStream>>` it carries two readiness futures that
+//! only its `poll_readable` / `poll_writable` use. `smol::Async<std::net::TcpStream>` is the
+//! same socket on the same reactor in 16 bytes, and [`accept`] takes it as it is. In the
+//! repository's benchmark (5,000 idle connections after one echo each) that is 1,862 bytes of
+//! RSS per connection instead of 2,336.
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> { smol::block_on(async {
+//! use std::sync::Arc;
+//! let listener: Arc<smol::Async<std::net::TcpListener>> =
+//!     ws_smol::listen("127.0.0.1:9001".parse().unwrap())?.into();
+//! loop {
+//!     let (stream, _peer) = listener.accept().await?; // smol::Async<std::net::TcpStream>
+//!     let _ = stream.get_ref().set_nodelay(true);
+//!     smol::spawn(async move {
+//!         if let Ok(ws) = ws_smol::accept(stream).await {
+//!             // ... use `ws` ...
+//! #           drop(ws);
+//!         }
+//!     })
+//!     .detach();
+//! }
+//! # }) }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -113,7 +141,8 @@ where
 }
 
 /// Accepts a WebSocket on an incoming stream with the default configuration; plain HTTP
-/// requests are answered 426 Upgrade Required.
+/// requests are answered 426 Upgrade Required. `smol::Async<std::net::TcpStream>` costs less
+/// memory per connection than `smol::net::TcpStream` (see the crate docs).
 pub fn accept<S>(stream: S) -> impl Future<Output = Result<WebSocket<S>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -103,6 +103,51 @@ fn echoes_text_binary_fragmented_and_16_mib_messages() {
     });
 }
 
+/// `smol::Async<std::net::TcpStream>` on both sides (the leaner socket the crate docs advise
+/// for servers holding many connections), the server's listener from `ws_smol::listen`.
+#[test]
+fn async_io_sockets_echo_and_close_cleanly() {
+    smol::block_on(async {
+        let listener: Arc<smol::Async<std::net::TcpListener>> =
+            ws_smol::listen("127.0.0.1:0".parse().unwrap())
+                .unwrap()
+                .into();
+        let addr = listener.get_ref().local_addr().unwrap();
+        let server = smol::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = ws_smol::accept(stream).await.unwrap();
+            let mut echoed = 0;
+            while let Some(Ok(message)) = ws.next().await {
+                if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                    ws.send(message).await.unwrap();
+                    echoed += 1;
+                }
+            }
+            (echoed, ws.closed().unwrap())
+        });
+        let tcp = smol::Async::<std::net::TcpStream>::connect(addr)
+            .await
+            .unwrap();
+        let request =
+            ws_smol::ws_proto::ClientHandshake::request(&format!("ws://{addr}/")).unwrap();
+        let (mut ws, response) = ws_smol::client_async(request, tcp, Config::default())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        let big: Vec<u8> = (0..300_000).map(|i| (i % 251) as u8).collect();
+        ws.send(Message::text("héllo")).await.unwrap();
+        ws.send(Message::binary(big.clone())).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("héllo"));
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
+        let closed = ws.close(CloseCode::NORMAL, "done").await.unwrap();
+        assert!(closed.was_clean);
+        let (echoed, server_closed) = server.await;
+        assert_eq!(echoed, 2);
+        assert!(server_closed.was_clean);
+        assert_eq!(server_closed.initiator, Initiator::Remote);
+    });
+}
+
 #[test]
 fn client_and_server_initiated_closes_are_clean_and_lose_nothing() {
     smol::block_on(async {

@@ -1,7 +1,9 @@
 //! `echo_server IMPL ADDR [burst]`: one WebSocket echo server per implementation, all alike,
 //! for `scripts/bench` to compare server CPU per message.
 //!
-//! IMPL is one of `ws-tokio`, `ws-smol`, `ws-async-std`, `tungstenite` (tokio-tungstenite,
+//! IMPL is one of `ws-tokio`, `ws-smol`, `ws-smol-async` (ws-smol accepting
+//! `smol::Async<std::net::TcpStream>` instead of `smol::net::TcpStream`), `ws-async-std`,
+//! `tungstenite` (tokio-tungstenite,
 //! default config), `tungstenite-4k` (tokio-tungstenite with 4 KiB read and write buffers),
 //! `fastwebsockets` (FragmentCollector, auto close/pong, hand-written HTTP upgrade),
 //! `tokio-websockets` (default config) and `raw-tcp` (no WebSocket at all: a TCP echo, the
@@ -48,6 +50,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 enum Impl {
     WsTokio,
     WsSmol,
+    WsSmolAsync,
     WsAsyncStd,
     Tungstenite,
     Tungstenite4k,
@@ -61,6 +64,7 @@ impl Impl {
         Some(match name {
             "ws-tokio" => Impl::WsTokio,
             "ws-smol" => Impl::WsSmol,
+            "ws-smol-async" => Impl::WsSmolAsync,
             "ws-async-std" => Impl::WsAsyncStd,
             "tungstenite" => Impl::Tungstenite,
             "tungstenite-4k" => Impl::Tungstenite4k,
@@ -81,8 +85,8 @@ enum Mode {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: echo_server IMPL ADDR [burst]\n  IMPL: ws-tokio | ws-smol | ws-async-std | \
-         tungstenite | tungstenite-4k | fastwebsockets | tokio-websockets | raw-tcp"
+        "usage: echo_server IMPL ADDR [burst]\n  IMPL: ws-tokio | ws-smol | ws-smol-async | \
+         ws-async-std | tungstenite | tungstenite-4k | fastwebsockets | tokio-websockets | raw-tcp"
     );
     std::process::exit(2)
 }
@@ -107,7 +111,8 @@ fn main() -> io::Result<()> {
         usage();
     }
     match which {
-        Impl::WsSmol => smol_main(addr, mode),
+        Impl::WsSmol => smol_main(addr, mode, SmolSocket::Net),
+        Impl::WsSmolAsync => smol_main(addr, mode, SmolSocket::Async),
         Impl::WsAsyncStd => async_std_main(addr, mode),
         _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -150,11 +155,11 @@ fn std_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// the async-io reactor on this thread while the executor has nothing to do. (async-io keeps a
 /// helper thread that drives the reactor only while no `block_on` does; it sleeps here. Its
 /// CPU time, if any, is counted: the driver sums every thread of the process.)
-fn smol_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
+fn smol_main(addr: SocketAddr, mode: Mode, socket: SmolSocket) -> io::Result<()> {
     let ex = smol::LocalExecutor::new();
     smol::block_on(ex.run(async {
-        let listener = smol::net::TcpListener::try_from(std_listener(addr)?)?;
-        print_listening(listener.local_addr()?)?;
+        let listener = smol::Async::new(std_listener(addr)?)?;
+        print_listening(listener.get_ref().local_addr()?)?;
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -164,22 +169,43 @@ fn smol_main(addr: SocketAddr, mode: Mode) -> io::Result<()> {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            // One spawn per mode, so an echo task is the size of the echo future alone.
-            let task = match mode {
-                Mode::Echo => ex.spawn(async move {
-                    let result =
-                        async { echo_batched(ws_smol::accept(stream).await?, data_len_ws).await };
-                    verbose_error(result.await);
-                }),
-                Mode::Burst => ex.spawn(async move {
-                    let result = async { burst(ws_smol::accept(stream).await?).await };
-                    verbose_error(result.await);
-                }),
-            };
-            task.detach();
+            let _ = stream.get_ref().set_nodelay(true);
+            match socket {
+                SmolSocket::Async => spawn_smol(&ex, stream, mode),
+                SmolSocket::Net => spawn_smol(&ex, smol::net::TcpStream::from(stream), mode),
+            }
         }
     }))
+}
+
+/// Which socket type the ws-smol server hands to `ws_smol::accept`.
+#[derive(Clone, Copy)]
+enum SmolSocket {
+    /// `smol::net::TcpStream`, what smol's listener gives (120 B: it keeps readiness futures
+    /// inline beside its `Arc<Async<std::net::TcpStream>>`).
+    Net,
+    /// `smol::Async<std::net::TcpStream>` (16 B), what the ws-smol docs advise for servers that
+    /// hold many connections.
+    Async,
+}
+
+/// One task per connection: a ws-smol echo or burst over `stream`.
+fn spawn_smol<S>(ex: &smol::LocalExecutor<'_>, stream: S, mode: Mode)
+where
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // One spawn per mode, so an echo task is the size of the echo future alone.
+    let task = match mode {
+        Mode::Echo => ex.spawn(async move {
+            let result = async { echo_batched(ws_smol::accept(stream).await?, data_len_ws).await };
+            verbose_error(result.await);
+        }),
+        Mode::Burst => ex.spawn(async move {
+            let result = async { burst(ws_smol::accept(stream).await?).await };
+            verbose_error(result.await);
+        }),
+    };
+    task.detach();
 }
 
 /// ws-async-std on one thread: `async_std::task::block_on` runs the accept loop and, on the
@@ -297,7 +323,9 @@ async fn serve(which: Impl, addr: SocketAddr, mode: Mode) -> io::Result<()> {
             }
             (Impl::RawTcp, Mode::Echo) => spawn_conn(raw_tcp_conn(stream)),
             (Impl::RawTcp, Mode::Burst) => spawn_conn(raw_tcp_burst(stream)),
-            (Impl::WsSmol | Impl::WsAsyncStd, _) => unreachable!("not on tokio"),
+            (Impl::WsSmol | Impl::WsSmolAsync | Impl::WsAsyncStd, _) => {
+                unreachable!("not on tokio")
+            }
         }
     }
 }
