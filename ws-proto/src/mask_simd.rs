@@ -27,110 +27,112 @@ pub(crate) const SIMD_MIN: usize = 512;
 /// small.
 #[inline(never)]
 pub(crate) fn xor(buf: &mut [u8], key: [u8; 4]) -> bool {
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above; `xor_key_avx512` has no other
-        // requirement (its body is safe code).
-        unsafe { xor_key_avx512(buf, key) };
-        return true;
-    }
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above; `xor_key_avx2` has no other
-        // requirement (its body is safe code).
-        unsafe { xor_key_avx2(buf, key) };
-        return true;
-    }
-    false
+    let Some(width) = Width::widest() else {
+        return false;
+    };
+    width.xor_key(buf, key);
+    true
 }
 
 /// [`crate::mask::copy_xor_key`] with AVX-512 or AVX2 if the CPU has one, as [`xor`] does.
 #[inline(never)]
 pub(crate) fn copy_xor(dst: &mut [u8], src: &[u8], key: [u8; 4]) -> bool {
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above; `copy_xor_key_avx512` has no
-        // other requirement (its body is safe code).
-        unsafe { copy_xor_key_avx512(dst, src, key) };
-        return true;
-    }
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above; `copy_xor_key_avx2` has no other
-        // requirement (its body is safe code).
-        unsafe { copy_xor_key_avx2(dst, src, key) };
-        return true;
-    }
-    false
+    let Some(width) = Width::widest() else {
+        return false;
+    };
+    width.copy_xor_key(dst, src, key);
+    true
 }
 
 /// [`crate::mask::extend_xor_key`] with AVX-512 or AVX2 if the CPU has one, as [`xor`] does.
 #[inline(never)]
 pub(crate) fn extend_xor(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) -> bool {
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above; `extend_xor_key_avx512` has no
-        // other requirement (its body is safe code).
-        unsafe { extend_xor_key_avx512(dst, src, key) };
-        return true;
+    let Some(width) = Width::widest() else {
+        return false;
+    };
+    width.extend_xor_key(dst, src, key);
+    true
+}
+
+/// A vector extension this CPU has. Only [`Width::widest`] (and, in tests, `Width::each`) make
+/// one, after the CPU reported the feature: holding a `Width` is the proof its builds may run.
+#[derive(Clone, Copy, Debug)]
+enum Width {
+    Avx512,
+    Avx2,
+}
+
+impl Width {
+    /// The widest of the two the CPU has (`std` caches the detection: a load and a test).
+    fn widest() -> Option<Width> {
+        if std::is_x86_feature_detected!("avx512f") {
+            Some(Width::Avx512)
+        } else if std::is_x86_feature_detected!("avx2") {
+            Some(Width::Avx2)
+        } else {
+            None
+        }
     }
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above; `extend_xor_key_avx2` has no other
-        // requirement (its body is safe code).
-        unsafe { extend_xor_key_avx2(dst, src, key) };
-        return true;
+
+    /// Every one the CPU has, so the tests can check each build, not only the widest.
+    #[cfg(test)]
+    fn each() -> impl Iterator<Item = Width> {
+        let avx512 = std::is_x86_feature_detected!("avx512f").then_some(Width::Avx512);
+        let avx2 = std::is_x86_feature_detected!("avx2").then_some(Width::Avx2);
+        avx512.into_iter().chain(avx2)
     }
-    false
+
+    fn xor_key(self, buf: &mut [u8], key: [u8; 4]) {
+        match self {
+            // SAFETY: a `Width` exists only once the CPU reported its feature (see the type);
+            // the build has no other requirement (its body is safe code).
+            Width::Avx512 => unsafe { xor_key_avx512(buf, key) },
+            // SAFETY: as above.
+            Width::Avx2 => unsafe { xor_key_avx2(buf, key) },
+        }
+    }
+
+    fn copy_xor_key(self, dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+        match self {
+            // SAFETY: a `Width` exists only once the CPU reported its feature (see the type);
+            // the build has no other requirement (its body is safe code).
+            Width::Avx512 => unsafe { copy_xor_key_avx512(dst, src, key) },
+            // SAFETY: as above.
+            Width::Avx2 => unsafe { copy_xor_key_avx2(dst, src, key) },
+        }
+    }
+
+    fn extend_xor_key(self, dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
+        match self {
+            // SAFETY: a `Width` exists only once the CPU reported its feature (see the type);
+            // the build has no other requirement (its body is safe code).
+            Width::Avx512 => unsafe { extend_xor_key_avx512(dst, src, key) },
+            // SAFETY: as above.
+            Width::Avx2 => unsafe { extend_xor_key_avx2(dst, src, key) },
+        }
+    }
 }
 
-/// [`crate::mask::extend_xor_key`] compiled with AVX-512F enabled.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
-unsafe fn extend_xor_key_avx512(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
-    crate::mask::extend_xor_key(dst, src, key);
+/// One more build of a safe kernel of [`crate::mask`], compiled with a target feature enabled.
+macro_rules! build_with {
+    ($feature:literal, $name:ident, $kernel:ident($($arg:ident: $ty:ty),*)) => {
+        #[doc = concat!("[`crate::mask::", stringify!($kernel), "`] compiled with `", $feature, "` enabled.")]
+        ///
+        /// # Safety
+        /// The CPU must support that feature.
+        #[target_feature(enable = $feature)]
+        unsafe fn $name($($arg: $ty),*) {
+            crate::mask::$kernel($($arg),*);
+        }
+    };
 }
 
-/// [`crate::mask::extend_xor_key`] compiled with AVX2 enabled.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn extend_xor_key_avx2(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
-    crate::mask::extend_xor_key(dst, src, key);
-}
-
-/// [`crate::mask::copy_xor_key`] compiled with AVX-512F enabled.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
-unsafe fn copy_xor_key_avx512(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    crate::mask::copy_xor_key(dst, src, key);
-}
-
-/// [`crate::mask::copy_xor_key`] compiled with AVX2 enabled.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn copy_xor_key_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    crate::mask::copy_xor_key(dst, src, key);
-}
-
-/// [`crate::mask::xor_key`] compiled with AVX-512F enabled.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
-unsafe fn xor_key_avx512(buf: &mut [u8], key: [u8; 4]) {
-    crate::mask::xor_key(buf, key);
-}
-
-/// [`crate::mask::xor_key`] compiled with AVX2 enabled.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn xor_key_avx2(buf: &mut [u8], key: [u8; 4]) {
-    crate::mask::xor_key(buf, key);
-}
+build_with!("avx512f", xor_key_avx512, xor_key(buf: &mut [u8], key: [u8; 4]));
+build_with!("avx2", xor_key_avx2, xor_key(buf: &mut [u8], key: [u8; 4]));
+build_with!("avx512f", copy_xor_key_avx512, copy_xor_key(dst: &mut [u8], src: &[u8], key: [u8; 4]));
+build_with!("avx2", copy_xor_key_avx2, copy_xor_key(dst: &mut [u8], src: &[u8], key: [u8; 4]));
+build_with!("avx512f", extend_xor_key_avx512, extend_xor_key(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]));
+build_with!("avx2", extend_xor_key_avx2, extend_xor_key(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4]));
 
 #[cfg(test)]
 mod tests {
@@ -153,42 +155,17 @@ mod tests {
                     assert_eq!(picked, portable, "len {len} start {start} offset {offset}");
                     let mut key = mask;
                     key.rotate_left(offset % 4);
-                    if std::is_x86_feature_detected!("avx512f") {
-                        let mut wide = data[start..start + len].to_vec();
-                        // SAFETY: AVX-512F checked just above.
-                        unsafe { xor_key_avx512(&mut wide, key) };
-                        assert_eq!(wide, portable, "avx512 len {len} offset {offset}");
-                    }
-                    if std::is_x86_feature_detected!("avx2") {
-                        let mut wide = data[start..start + len].to_vec();
-                        // SAFETY: AVX2 checked just above.
-                        unsafe { xor_key_avx2(&mut wide, key) };
-                        assert_eq!(wide, portable, "avx2 len {len} offset {offset}");
-                    }
                     let src = &data[start..start + len];
-                    if std::is_x86_feature_detected!("avx512f") {
+                    for width in Width::each() {
+                        let mut wide = src.to_vec();
+                        width.xor_key(&mut wide, key);
+                        assert_eq!(wide, portable, "{width:?} len {len} offset {offset}");
                         let mut copy = alloc::vec![0; len];
-                        // SAFETY: AVX-512F checked just above.
-                        unsafe { copy_xor_key_avx512(&mut copy, src, key) };
-                        assert_eq!(copy, portable, "avx512 copy len {len} offset {offset}");
-                    }
-                    if std::is_x86_feature_detected!("avx2") {
-                        let mut copy = alloc::vec![0; len];
-                        // SAFETY: AVX2 checked just above.
-                        unsafe { copy_xor_key_avx2(&mut copy, src, key) };
-                        assert_eq!(copy, portable, "avx2 copy len {len} offset {offset}");
-                    }
-                    if std::is_x86_feature_detected!("avx512f") {
+                        width.copy_xor_key(&mut copy, src, key);
+                        assert_eq!(copy, portable, "{width:?} copy len {len} offset {offset}");
                         let mut appended = Vec::new();
-                        // SAFETY: AVX-512F checked just above.
-                        unsafe { extend_xor_key_avx512(&mut appended, src, key) };
-                        assert_eq!(appended, portable, "avx512 append len {len}");
-                    }
-                    if std::is_x86_feature_detected!("avx2") {
-                        let mut appended = Vec::new();
-                        // SAFETY: AVX2 checked just above.
-                        unsafe { extend_xor_key_avx2(&mut appended, src, key) };
-                        assert_eq!(appended, portable, "avx2 append len {len}");
+                        width.extend_xor_key(&mut appended, src, key);
+                        assert_eq!(appended, portable, "{width:?} append len {len}");
                     }
                 }
             }
