@@ -53,10 +53,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Whether `timer`, armed for `deadline`, may have fired: the driver polls an armed timer
     /// only then (polling registers a waker, which costs a clone on some runtimes). It must not
     /// say no once the timer has woken its task. By default the clock decides; a runtime whose
-    /// timer knows without a clock read says so.
-    fn timer_elapsed(timer: &Self::Timer, deadline: Instant) -> bool {
+    /// timer knows without a clock read says so. `deadline` computes the instant the timer is
+    /// armed for; it is a closure so that such a runtime does not pay for computing it.
+    fn timer_elapsed(timer: &Self::Timer, deadline: impl FnOnce() -> Instant) -> bool {
         let _ = timer;
-        Self::now() >= deadline
+        Self::now() >= deadline()
     }
 }
 

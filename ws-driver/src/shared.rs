@@ -609,7 +609,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         // timer when the waker changed, as if it had fired.
         let fired = moved
             || match (self.timer_at, self.timer.as_ref()) {
-                (Some(at), Some(timer)) => R::timer_elapsed(timer, self.instant_of(at)),
+                (Some(at), Some(timer)) => R::timer_elapsed(timer, || self.instant_of(at)),
                 _ => false,
             };
         self.poll_timers(fired, cx)

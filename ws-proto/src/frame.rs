@@ -171,7 +171,7 @@ impl FrameHeader {
     #[inline]
     pub fn to_bytes(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut bytes = [0u8; MAX_HEADER_LEN];
-        bytes[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x07) << 4) | self.opcode.as_u8();
+        bytes[0] = first_byte(self.fin, self.rsv, self.opcode);
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut len = match self.payload_len {
             short @ 0..=125 => {
@@ -197,6 +197,11 @@ impl FrameHeader {
     }
 }
 
+/// A header's first byte: FIN, the three RSV bits, the opcode.
+fn first_byte(fin: bool, rsv: u8, opcode: OpCode) -> u8 {
+    (u8::from(fin) << 7) | ((rsv & 0x07) << 4) | opcode.as_u8()
+}
+
 /// Appends a whole frame (header and payload, masked if `mask` is given) to `out`.
 pub fn encode_frame(
     out: &mut Vec<u8>,
@@ -206,6 +211,20 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
+    // A server's frames up to 64 KiB (what most messages are), with the header written
+    // directly: two bytes, or four with a 16-bit length.
+    if mask.is_none() && payload.len() <= 0xffff {
+        let first = first_byte(fin, rsv, opcode);
+        out.reserve(4 + payload.len());
+        if payload.len() <= 125 {
+            out.extend_from_slice(&[first, payload.len() as u8]);
+        } else {
+            let [high, low] = (payload.len() as u16).to_be_bytes();
+            out.extend_from_slice(&[first, 126, high, low]);
+        }
+        out.extend_from_slice(payload);
+        return;
+    }
     let header = FrameHeader {
         fin,
         rsv,
@@ -302,6 +321,39 @@ mod tests {
         let mut out = Vec::new();
         encode_frame(&mut out, true, 0, OpCode::Binary, None, &vec![0; 65536]);
         assert_eq!(out[..10], [0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    /// The shortcut for a server's frames up to 64 KiB writes what the general header encoding
+    /// writes, after whatever `out` already holds, and it parses back.
+    #[test]
+    fn small_unmasked_frames_match_the_general_encoding() {
+        let kinds = [
+            (true, 0, OpCode::Text),
+            (false, 0b100, OpCode::Binary),
+            (true, 0, OpCode::Continuation),
+            (true, 0, OpCode::Pong),
+            (true, 0b111, OpCode::Close),
+        ];
+        for len in [0usize, 1, 5, 124, 125, 126, 300, 0xffff, 0x1_0000] {
+            for (fin, rsv, opcode) in kinds {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let mut out = vec![9];
+                encode_frame(&mut out, fin, rsv, opcode, None, &payload);
+                let header = FrameHeader {
+                    fin,
+                    rsv,
+                    opcode,
+                    mask: None,
+                    payload_len: len as u64,
+                };
+                let mut expected = vec![9];
+                header.encode(&mut expected);
+                expected.extend_from_slice(&payload);
+                assert_eq!(out, expected, "len {len} {opcode:?}");
+                let parsed = FrameHeader::parse(&out[1..]).unwrap().unwrap();
+                assert_eq!(parsed, (header, header.encoded_len()));
+            }
+        }
     }
 
     #[test]

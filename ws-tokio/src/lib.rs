@@ -70,7 +70,7 @@ impl ws_driver::Runtime for Tokio {
         timer.as_mut().poll(cx)
     }
     /// The timer's own state (one atomic load): no clock read.
-    fn timer_elapsed(timer: &Self::Timer, _deadline: Instant) -> bool {
+    fn timer_elapsed(timer: &Self::Timer, _deadline: impl FnOnce() -> Instant) -> bool {
         timer.is_elapsed()
     }
 }
