@@ -832,15 +832,23 @@ impl Connection {
             .deflater
             .as_ref()
             .is_some_and(|d| d.wants(data.len(), compression));
-        if self.role == Role::Server && !compressed && data.len() >= SHARE_MIN_LEN {
+        let sent = if self.role == Role::Server && !compressed {
+            // A server's uncompressed message is one unmasked frame whatever the settings: queued
+            // here directly, the most common send skips the general path's mask and
+            // compressor choices.
             self.check_open()?;
             if self.outgoing.is_some() {
                 return Err(CommandError::FragmentedMessageInProgress);
             }
-            self.out.shared_frame(true, 0, opcode, data);
-            return Ok(());
-        }
-        let sent = self.send_message(opcode, &data, compression);
+            if data.len() >= SHARE_MIN_LEN {
+                self.out.shared_frame(true, 0, opcode, data);
+                return Ok(());
+            }
+            self.out.frame(true, 0, opcode, None, &data);
+            Ok(())
+        } else {
+            self.send_message(opcode, &data, compression)
+        };
         // Copied into the frame: if the application let go of it (an echo does), the buffer
         // receives a later message.
         if data.is_unique() {

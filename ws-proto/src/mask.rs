@@ -63,6 +63,7 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
 /// the bytes instead of two: receiving a whole frame from a driver's buffer is a copy into the
 /// message's own buffer, and at 64 KiB that copy and the unmasking pass after it were a tenth
 /// of the server's CPU. Copies as many bytes as the shorter of the two holds.
+#[inline]
 pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);

@@ -605,19 +605,23 @@ fn owned_payloads_are_the_same_bytes_and_large_ones_are_not_copied() {
             ]
         );
     }
-    // The same rules as borrowed sends.
+    // The same rules as borrowed sends, for payloads copied and payloads shared.
     let mut conn = server();
     conn.send_fragment(MessageKind::Binary, b"part", false)
         .unwrap();
-    assert_eq!(
-        conn.send_binary_owned(large.clone(), Compression::Auto),
-        Err(CommandError::FragmentedMessageInProgress)
-    );
+    for payload in [&small, &large] {
+        assert_eq!(
+            conn.send_binary_owned(payload.clone(), Compression::Auto),
+            Err(CommandError::FragmentedMessageInProgress)
+        );
+    }
     conn.close(Instant::ZERO, CloseCode::NORMAL, "").unwrap();
-    assert!(matches!(
-        conn.send_binary_owned(large.clone(), Compression::Auto),
-        Err(CommandError::NotOpen(_))
-    ));
+    for payload in [&small, &large] {
+        assert!(matches!(
+            conn.send_binary_owned(payload.clone(), Compression::Auto),
+            Err(CommandError::NotOpen(_))
+        ));
+    }
     assert_eq!(
         conn.send_binary_owned(small, Compression::Auto).is_err(),
         conn.send_binary(b"tiny").is_err()
