@@ -305,7 +305,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             if self.may_write(flush) {
                 progress |= self.write(cx);
             }
-            progress |= self.fire_timer(cx);
             // Read on demand: while messages wait for the application there is nothing to gain
             // from the socket but a syscall (and a bad frame read too early).
             let reader = matches!(half, Half::Read) || self.reader_gone;
@@ -313,12 +312,20 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             if !open || (reader && self.conn.queued_events() == 0) {
                 progress |= self.read(cx);
             }
+            // The timer is checked once the socket has nothing more to give: an iteration that
+            // moved bytes is followed by another, which checks it then (one check per drive
+            // instead of one per iteration; it is most of an idle iteration's cost).
+            if !progress {
+                progress = self.fire_timer(cx);
+            }
             any |= progress;
             if !progress {
                 return any || self.conn.queued_events() != events_before;
             }
         }
-        // Out of budget with work left: come back after others had their turn.
+        // Out of budget with work left: the timer still gets its check (a peer that never stops
+        // sending must not hold off a close timeout), then come back after others had their turn.
+        self.fire_timer(cx);
         cx.waker().wake_by_ref();
         true
     }

@@ -142,3 +142,46 @@ async fn an_oversized_frame_is_refused_from_its_header_with_1009() {
         "Close 1009 (\"frame too large\")"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_stops_sending_is_cut_off_at_the_close_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::default();
+    config.protocol.keepalive_interval = None;
+    config.protocol.close_timeout = Duration::from_millis(300);
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        ws_tokio::accept_with(stream, config, |_| Decision::accept())
+            .await
+            .unwrap()
+    });
+    let mut client = upgraded_raw_client(addr).await;
+    let ws = server.await.unwrap();
+    // Small masked binary frames, as fast as the server takes them, and never a Close: every
+    // read the server makes while waiting for the peer's Close finds more.
+    let mut frame = vec![0x82u8, 0x80 | 16, 1, 2, 3, 4];
+    frame.extend_from_slice(&[0u8; 16]);
+    let flood: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 4096)
+        .collect();
+    let writer = tokio::spawn(async move { while client.write_all(&flood).await.is_ok() {} });
+    let start = std::time::Instant::now();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(20),
+        ws.close(ws_tokio::CloseCode::NORMAL, ""),
+    )
+    .await
+    .expect("the close timeout fired")
+    .unwrap();
+    assert_eq!(closed.outcome, Outcome::CloseTimeout);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    writer.abort();
+}
