@@ -51,6 +51,7 @@ impl Message {
     }
 
     /// The message for a core event; `None` for `Closed`, which ends the stream instead.
+    #[inline]
     pub(crate) fn from_event(event: Event) -> Option<Message> {
         Some(match event {
             Event::Text(text) => Message::Text(text),

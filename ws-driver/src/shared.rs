@@ -396,6 +396,14 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// ([`Connection::poll_event`]): the core keeps them in order with the rest, so the driver
     /// needs no queue of its own.
     fn take_actions(&mut self) {
+        if self.conn.has_io() || (self.reader_gone && self.conn.queued_events() > 0) {
+            self.poll_actions();
+        }
+        self.observe_state();
+    }
+
+    /// [`Self::take_actions`] when there is something to take.
+    fn poll_actions(&mut self) {
         loop {
             // Let the application answer the messages before a bad frame before the connection
             // fails (Autobahn 3.2, 4.x, 5.15 expect the echo ahead of the Close). With events
@@ -436,7 +444,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 _ => {}
             }
         }
-        self.observe_state();
     }
 
     /// The application's next event, in order (see [`Self::take_actions`]).

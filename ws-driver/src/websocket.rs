@@ -412,6 +412,7 @@ fn release_hold<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) {
 }
 
 /// The next queued message, if any (events that are not messages are dropped on the way).
+#[inline]
 fn pop_message<S: Transport, R: Runtime>(shared: &mut Shared<S, R>) -> Option<Message> {
     while let Some(event) = shared.next_event() {
         if let Some(message) = Message::from_event(event) {

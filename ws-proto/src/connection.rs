@@ -687,6 +687,13 @@ impl Connection {
         self.next_action(|out| out.poll_io(buf))
     }
 
+    /// Whether [`poll_io`](Self::poll_io) may return something; `false` means it would return
+    /// `None`. A driver that polls after every step checks this first: with only messages
+    /// queued (or nothing), it is one comparison instead of a call.
+    pub fn has_io(&self) -> bool {
+        self.out.has_io()
+    }
+
     /// The next action `next` takes from the output queue, applying the deferred failures it
     /// reaches on the way (each queues our Close and what follows it).
     fn next_action(

@@ -204,6 +204,11 @@ impl OutputQueue {
         self.events
     }
 
+    /// Whether [`poll_io`](Self::poll_io) may yield something: anything queued but events.
+    pub(crate) fn has_io(&self) -> bool {
+        !self.tail.is_empty() || self.items.len() != self.events
+    }
+
     pub(crate) fn shutdown_write(&mut self) {
         self.push(Output::ShutdownWrite);
     }
