@@ -23,9 +23,15 @@ fn drain_split(conn: &mut Connection, into: &mut Split) {
     loop {
         loop {
             let mut buf = Vec::new();
+            let has_io = conn.has_io();
             let Some(action) = conn.poll_io(&mut buf) else {
+                // Nothing but events (and no failure behind them) left: `has_io` says so.
+                if !conn.failure_pending() {
+                    assert!(!conn.has_io(), "has_io with nothing for poll_io");
+                }
                 break;
             };
+            assert!(has_io, "poll_io had something has_io denied: {action:?}");
             let socket_closed = into.io.contains(&Out::CloseSocket);
             match action {
                 Action::Transmit(n) => {
