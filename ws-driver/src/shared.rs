@@ -395,6 +395,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// application's events stay in the core's queue, where `poll_next` takes them
     /// ([`Connection::poll_event`]): the core keeps them in order with the rest, so the driver
     /// needs no queue of its own.
+    #[inline]
     fn take_actions(&mut self) {
         if self.conn.has_io() || (self.reader_gone && self.conn.queued_events() > 0) {
             self.poll_actions();
@@ -403,6 +404,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     }
 
     /// [`Self::take_actions`] when there is something to take.
+    #[inline(never)]
     fn poll_actions(&mut self) {
         loop {
             // Let the application answer the messages before a bad frame before the connection
@@ -608,6 +610,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
     /// the timer's own state, elsewhere a clock read), or it is new or re-armed, or the drive's
     /// waker changed; not on every drive: polling a registered timer costs a waker swap
     /// (tokio's `Sleep` clones the waker on every poll).
+    #[inline]
     fn fire_timer(&mut self, cx: &mut Context<'_>) -> bool {
         if self.io.is_none() {
             return false;
@@ -626,12 +629,21 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 (Some(at), Some(timer)) => R::timer_elapsed(timer, || self.instant_of(at)),
                 _ => false,
             };
+        // Nearly always: nothing fired and the timer is armed for the core's deadline.
+        if !fired && self.armed && self.armed_for == self.core_deadline() {
+            return false;
+        }
         self.poll_timers(fired, cx)
+    }
+
+    fn core_deadline(&self) -> Option<Deadline> {
+        self.conn.poll_timeout().map(Deadline::of_core)
     }
 
     /// [`Self::fire_timer`] with whether the timer may have fired (or must be polled anyway).
     /// Returns whether the core's timeout was handled (the idle release is bookkeeping, not
     /// progress).
+    #[inline(never)]
     fn poll_timers(&mut self, fired: bool, cx: &mut Context<'_>) -> bool {
         if let Some(until) = self.linger_until() {
             // Lingering after CloseSocket: the only timer left is the linger bound.
@@ -645,7 +657,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let mut fired = fired;
         loop {
             let deadline = self.conn.poll_timeout();
-            let core_at = deadline.map(Deadline::of_core);
+            let core_at = self.core_deadline();
             if !fired && self.armed && self.armed_for == core_at {
                 return false;
             }
