@@ -90,8 +90,9 @@ pub(crate) struct Shared<S, R: Runtime> {
     /// change and the timer did not fire, a drive has nothing to do with the timer and skips
     /// the clock arithmetic (a drive runs several times per message).
     armed_for: Option<Deadline>,
-    /// `armed_for` is valid; cleared to compute anew (the timer fired, or `release_at`
-    /// changed).
+    /// `armed_for` is valid; cleared to compute anew (the timer fired, or `release_at` or the
+    /// linger bound changed: the timer check skips everything while it is set and the core's
+    /// deadline is `armed_for`).
     armed: bool,
     /// When the connection, idle after reading or writing, frees what it kept for reuse
     /// ([`Shared::release_idle_memory`]).
@@ -571,6 +572,8 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             if self.linger_until().is_none() {
                 let until = self.deadline_in(self.conn.close_timeout());
                 self.ending_mut().linger_until = Some(until);
+                // A new deadline: the timer check must not take the armed timer as current.
+                self.armed = false;
             }
         }
         progress

@@ -185,3 +185,51 @@ async fn a_peer_that_never_stops_sending_is_cut_off_at_the_close_timeout() {
     );
     writer.abort();
 }
+
+#[tokio::test]
+async fn a_close_handshake_with_a_peer_that_stops_reading_releases_the_socket_at_the_close_timeout()
+{
+    use futures_util::SinkExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::default();
+    // No keepalive: the linger bound is the only deadline the connection has left.
+    config.protocol.keepalive_interval = None;
+    config.protocol.close_timeout = Duration::from_millis(500);
+    // Reading goes on while our output waits (above the mark it would pause, and the peer's
+    // Close would never be read).
+    config.write_high_water_mark = 1 << 30;
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = ws_tokio::accept_with(stream, config, |_| Decision::accept())
+            .await
+            .unwrap();
+        // More than the kernel's buffers hold: most of it is still ours to write when the
+        // peer's Close arrives, and the peer never reads it.
+        ws.feed(ws_tokio::Message::Binary(vec![0u8; 64 << 20].into()))
+            .await
+            .unwrap();
+        let mut close_seen = None;
+        while let Some(item) = ws.next().await {
+            if let Ok(ws_tokio::Message::Close(_)) = item {
+                close_seen = Some(std::time::Instant::now());
+            }
+        }
+        (close_seen, std::time::Instant::now(), ws.closed())
+    });
+    let mut client = upgraded_raw_client(addr).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A Close with code 1000 (zero mask), and then silence: nothing read, nothing closed.
+    client
+        .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
+        .await
+        .unwrap();
+    let (close_seen, ended, closed) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the socket was released")
+        .unwrap();
+    let lingered = ended - close_seen.expect("the peer's Close was delivered");
+    assert!(lingered < Duration::from_secs(3), "{lingered:?}");
+    assert!(closed.is_some());
+    drop(client);
+}
