@@ -660,7 +660,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
         let mut fired = fired;
         loop {
             let deadline = self.conn.poll_timeout();
-            let core_at = self.core_deadline();
+            let core_at = deadline.map(Deadline::of_core);
             if !fired && self.armed && self.armed_for == core_at {
                 return false;
             }

@@ -21,34 +21,34 @@ async fn upgraded_raw_client(addr: std::net::SocketAddr) -> TcpStream {
     tcp
 }
 
-#[tokio::test]
-async fn a_ping_flood_from_a_peer_that_never_reads_keeps_our_write_buffer_bounded() {
+/// A server WebSocket accepted with `config`, and the raw client socket at its other end.
+async fn accepted_with_raw_client(config: Config) -> (ws_tokio::WebSocket<TcpStream>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = Config::default();
-    config.write_high_water_mark = 64 * 1024;
-    config.protocol.keepalive_interval = None;
-    let read_size = config.read_buffer_size;
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
         ws_tokio::accept_with(stream, config, |_| Decision::accept())
             .await
             .unwrap()
     });
-    let mut client = upgraded_raw_client(addr).await;
-    let ws = server.await.unwrap();
+    let client = upgraded_raw_client(addr).await;
+    (server.await.unwrap(), client)
+}
+
+#[tokio::test]
+async fn a_ping_flood_from_a_peer_that_never_reads_keeps_our_write_buffer_bounded() {
+    let mut config = Config::default();
+    config.write_high_water_mark = 64 * 1024;
+    config.protocol.keepalive_interval = None;
+    let read_size = config.read_buffer_size;
+    let (ws, mut client) = accepted_with_raw_client(config).await;
     let (mut read, write) = ws.split();
     tokio::spawn(async move { while read.next().await.is_some() {} });
     // Masked 125-byte pings, written as fast as the server lets us; we never read its pongs,
     // so once the kernel's buffers are full the server cannot write them.
     let mut ping = vec![0x89u8, 0x80 | 125, 1, 2, 3, 4];
     ping.extend_from_slice(&[0u8; 125]);
-    let flood: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * 10_000)
-        .collect();
+    let flood = ping.repeat(10_000);
     let writer = tokio::spawn(async move {
         loop {
             if client.write_all(&flood).await.is_err() {
@@ -145,29 +145,15 @@ async fn an_oversized_frame_is_refused_from_its_header_with_1009() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_never_stops_sending_is_cut_off_at_the_close_timeout() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let mut config = Config::default();
     config.protocol.keepalive_interval = None;
     config.protocol.close_timeout = Duration::from_millis(300);
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        ws_tokio::accept_with(stream, config, |_| Decision::accept())
-            .await
-            .unwrap()
-    });
-    let mut client = upgraded_raw_client(addr).await;
-    let ws = server.await.unwrap();
+    let (ws, mut client) = accepted_with_raw_client(config).await;
     // Small masked binary frames, as fast as the server takes them, and never a Close: every
     // read the server makes while waiting for the peer's Close finds more.
     let mut frame = vec![0x82u8, 0x80 | 16, 1, 2, 3, 4];
     frame.extend_from_slice(&[0u8; 16]);
-    let flood: Vec<u8> = frame
-        .iter()
-        .copied()
-        .cycle()
-        .take(frame.len() * 4096)
-        .collect();
+    let flood = frame.repeat(4096);
     let writer = tokio::spawn(async move { while client.write_all(&flood).await.is_ok() {} });
     let start = std::time::Instant::now();
     let closed = tokio::time::timeout(
