@@ -695,7 +695,8 @@ impl Reader {
     /// already reserved; it is never a reason to reallocate. `None` unless a large uncompressed
     /// data frame is under way.
     pub(crate) fn direct_window(&mut self) -> Option<&mut [u8]> {
-        if self.header_len != 0 {
+        // Between frames (the common case, asked before every read) in two loads.
+        if self.header_len != 0 || self.frame.is_none() {
             return None;
         }
         self.large_frame_buffer(0);

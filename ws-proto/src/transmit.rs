@@ -178,8 +178,12 @@ impl Transmit {
         if self.first.is_empty() && self.first.capacity() > keep {
             self.first = Vec::new();
         }
-        self.reusable = Vec::new();
-        if self.segments.is_empty() {
+        // Each only when there is something to free: an echo that catches up with its peer
+        // comes here once every few messages.
+        if self.reusable.capacity() != 0 {
+            self.reusable = Vec::new();
+        }
+        if self.segments.is_empty() && self.segments.capacity() != 0 {
             self.segments = VecDeque::new();
         }
     }
