@@ -6,7 +6,7 @@
 //! 2.4 % on `simdutf8`. A large message that arrives in several reads is validated twice (each
 //! piece as it arrives, so a bad byte fails the connection at once, then the whole buffer to
 //! build the `String`), so the scalar pass weighs more there. `cargo bench -p ws-proto --bench
-//! codec` measures both (the "decode text" and "utf-8" rows).
+//! codec` measures both (`decode/text/*` and `kernel/utf8-*`).
 //!
 //! How: `simdutf8::basic::from_utf8` (AVX2 or SSE4.2 chosen at run time with `std`, core's
 //! validator without) checks the whole buffer here, right before the unchecked conversion, so

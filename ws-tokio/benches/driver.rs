@@ -8,7 +8,8 @@
 //!     cargo bench -p ws-tokio --bench driver
 //!     cargo bench -p ws-tokio --bench driver -- 16 [text] [each|receive]   # one workload
 //!
-//! A plain timing harness (median of 7 runs), like `ws-proto/benches/codec.rs`.
+//! A plain timing harness (median of 7 runs); the codec and kernel benchmarks
+//! (`ws-proto/benches/codec.rs`) run under criterion.
 
 use futures_util::{SinkExt, StreamExt};
 use std::io;
