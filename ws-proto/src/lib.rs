@@ -52,9 +52,10 @@
 //! `max_frame_size` and `max_message_size` ([`Config`]) are checked from each frame header before
 //! its payload is buffered; memory held for input grows only with payload actually received.
 #![no_std]
-// Denied, not forbidden: two small modules are allowed `unsafe`, each for one call that a
-// benchmark showed worth it: `mask_simd` (AVX-512/AVX2 builds of a safe loop, after run-time detection)
-// and `text` (a `String` from bytes that simdutf8 validated just before); see their docs.
+// Denied, not forbidden: two small modules are allowed `unsafe`, each for one kind of call that
+// a benchmark showed worth it: `mask_simd` (AVX-512/AVX2 builds of a safe loop, after run-time
+// detection) and `text` (a `String` from bytes checked just before: by simdutf8, or under 64
+// bytes found to be ASCII); see their docs.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
