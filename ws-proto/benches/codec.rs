@@ -5,7 +5,7 @@
 //! allocator (criterion times, it does not count), and printed as a table.
 //!
 //! ```text
-//! cargo bench -p ws-proto --bench codec                      # everything, ~4 minutes
+//! cargo bench -p ws-proto --bench codec                      # everything, ~6 minutes
 //! cargo bench -p ws-proto --bench codec -- decode/           # one group
 //! cargo bench -p ws-proto --bench codec -- --save-baseline before
 //! cargo bench -p ws-proto --bench codec -- --baseline before # after a change: is it a change?
