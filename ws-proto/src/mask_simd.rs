@@ -95,12 +95,18 @@ impl Width {
     }
 
     fn copy_xor_key(self, dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-        let src = &src[..src.len().min(dst.len())];
-        let dst = &mut dst[..src.len()];
-        let (head, dst, key) = split_at_line(dst, key);
-        let (src_head, src) = src.split_at(head.len());
-        crate::mask::copy_xor_key(head, src_head, key.head);
-        let key = key.body;
+        let len = src.len().min(dst.len());
+        let (mut dst, mut src, mut key) = (&mut dst[..len], &src[..len], key);
+        let head = dst.as_ptr().align_offset(LINE);
+        if head != 0 && head < LINE && len >= 2 * LINE {
+            // The first line, unaligned, in one block of known length (a few vector
+            // instructions, where a loop over the head bytes took ~90 at 1 KiB); the loop below
+            // then starts on the line boundary and writes the overlap again, with the same bytes.
+            crate::mask::copy_xor_key(&mut dst[..LINE], &src[..LINE], key);
+            dst = &mut dst[head..];
+            src = &src[head..];
+            key.rotate_left(head % 4);
+        }
         match self {
             // SAFETY: a `Width` exists only once the CPU reported its feature (see the type);
             // the build has no other requirement (its body is safe code).
@@ -135,9 +141,12 @@ struct SplitKey {
 /// buffers met here are aligned to 16 bytes at best (the allocator) or anywhere (a frame in a
 /// read buffer). `apply_mask` in place from a start 16 bytes past a line, AVX-512, AMD EPYC
 /// (Zen 4), best of 7 loops over 1 GiB: 1 KiB 41 -> 52 GB/s, 16 KiB 160 -> 207 (64 KiB 144 ->
-/// 176; starting on a line: 58 and 210); copying (`copy_masked`): 1 KiB 46 -> 63, 16 KiB 162 ->
-/// 218. In the 1 KiB echo that is ~5 ns per message (`scripts/bench-ab`, 11 pairs).
-/// tokio-websockets aligns the same way (`align_to_mut`); this needs no `unsafe`.
+/// 176; starting on a line: 58 and 210). Copying (`copy_masked`, which starts with an
+/// overlapping first line instead, `Width::copy_xor_key`): 1 KiB 46 -> 65, 16 KiB 162 -> 213.
+/// In the echo it is within the noise (paired over 15 pairs: 0.97 / 1.01 at 1 KiB, 0.99 at
+/// 16 KiB) and costs instructions: the wide loop's remainder, no longer a multiple of its
+/// 256-byte steps, goes word by word (1 KiB echo 1,591 -> 1,654). tokio-websockets aligns the
+/// same way (`align_to_mut`); this needs no `unsafe`.
 fn split_at_line(buf: &mut [u8], key: [u8; 4]) -> (&mut [u8], &mut [u8], SplitKey) {
     // For bytes, `align_offset` is always computable; the `min` keeps any other answer in range.
     let head = buf.as_ptr().align_offset(LINE).min(buf.len());
