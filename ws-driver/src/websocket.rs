@@ -451,7 +451,9 @@ fn poll_next<S: Transport, R: Runtime>(
                 return Poll::Ready(Some(Ok(message)));
             }
             let Some(closed) = shared.finished().cloned() else {
-                shared.shrink_if_idle(cx);
+                if !shared.end_read_turn(cx) {
+                    shared.shrink_if_idle(cx);
+                }
                 return Poll::Pending;
             };
             if shared.end_reported {
@@ -646,4 +648,115 @@ pub fn fragment(kind: MessageKind, data: impl Into<bytes::Bytes>, last: bool) ->
         first: false,
         last,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use ws_proto::Role;
+
+    /// A client that never stops sending: every read returns a full buffer of the same masked
+    /// 1 KiB binary frame, over and over. Writes are taken whole.
+    struct Flood {
+        frame: Vec<u8>,
+        at: usize,
+    }
+
+    impl Flood {
+        fn new() -> Flood {
+            let mask = [1, 2, 3, 4];
+            let mut frame = vec![0x82, 0xfe, 0x04, 0x00];
+            frame.extend_from_slice(&mask);
+            frame.extend((0..1024).map(|i| (i as u8) ^ mask[i % 4]));
+            Flood { frame, at: 0 }
+        }
+    }
+
+    impl Transport for Flood {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            for byte in buf.iter_mut() {
+                *byte = self.frame[self.at];
+                self.at = (self.at + 1) % self.frame.len();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A runtime whose turn is `TURN` bytes (none for 0) and whose timers never fire.
+    struct Turns<const TURN: u32>;
+
+    impl<const TURN: u32> Runtime for Turns<TURN> {
+        type Timer = ();
+        const READ_TURN: Option<u32> = if TURN == 0 { None } else { Some(TURN) };
+        fn now() -> std::time::Instant {
+            std::time::Instant::now()
+        }
+        fn timer(_: std::time::Instant) {}
+        fn reset(_: &mut (), _: std::time::Instant) {}
+        fn poll_timer(_: &mut (), _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Messages handed over before the first `Pending` (at most `limit`), and the wakes by then.
+    fn messages_in_one_turn<R: Runtime>(limit: usize) -> (usize, usize) {
+        let config = Config {
+            read_buffer_size: 16 * 1024,
+            ..Config::default()
+        };
+        let mut ws = WebSocket::<Flood, R>::from_raw_socket(Flood::new(), Role::Server, config);
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        for count in 0..limit {
+            match Pin::new(&mut ws).poll_next(&mut cx) {
+                Poll::Ready(Some(Ok(Message::Binary(data)))) => assert_eq!(data.len(), 1024),
+                Poll::Pending => return (count, wakes.0.load(Ordering::SeqCst)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (limit, wakes.0.load(Ordering::SeqCst))
+    }
+
+    /// A peer that keeps the socket full does not keep the reader's task: after its turn's
+    /// bytes it yields once, waking itself to come back.
+    #[test]
+    fn a_socket_that_never_runs_dry_ends_the_readers_turn() {
+        let (messages, wakes) = messages_in_one_turn::<Turns<{ 64 * 1024 }>>(100_000);
+        // 64 KiB of 1,032-byte frames is 63.5 of them; the read that crosses the line brings
+        // up to 16 KiB more.
+        assert!(
+            (63..=80).contains(&messages),
+            "{messages} messages in one turn"
+        );
+        assert_eq!(wakes, 1, "the reader wakes itself to come back");
+    }
+
+    /// Without a turn (tokio bounds a task's turn itself) the reader reads on.
+    #[test]
+    fn without_a_turn_the_reader_reads_on() {
+        let (messages, wakes) = messages_in_one_turn::<Turns<0>>(10_000);
+        assert_eq!((messages, wakes), (10_000, 0));
+    }
 }
