@@ -177,6 +177,7 @@ build_with!("avx2", extend_xor_key_avx2, extend_xor_key(dst: &mut Vec<u8>, src: 
 mod tests {
     use super::*;
     use crate::mask::{apply_mask, apply_mask_portable};
+    use alloc::format;
 
     /// Every path this CPU can run (the one `apply_mask` picks, and each wide build directly)
     /// gives the portable loop's result.
@@ -229,29 +230,28 @@ mod tests {
                         let mut buf = alloc::vec![0xee; start + len + 3];
                         buf[start..start + len].copy_from_slice(&data[..len]);
                         width.xor_key(&mut buf[start..start + len], key);
-                        assert_eq!(
-                            &buf[start..start + len],
-                            &expected[..],
-                            "{width:?} in place len {len} start {start}"
-                        );
-                        assert!(buf[..start]
-                            .iter()
-                            .chain(&buf[start + len..])
-                            .all(|&b| b == 0xee));
+                        assert_masked_at(&buf, start, &expected, &format!("{width:?} in place"));
                         let mut out = alloc::vec![0xee; start + len + 3];
                         width.copy_xor_key(&mut out[start..start + len], &data[..len], key);
-                        assert_eq!(
-                            &out[start..start + len],
-                            &expected[..],
-                            "{width:?} copy len {len} start {start}"
-                        );
-                        assert!(out[..start]
-                            .iter()
-                            .chain(&out[start + len..])
-                            .all(|&b| b == 0xee));
+                        assert_masked_at(&out, start, &expected, &format!("{width:?} copy"));
                     }
                 }
             }
         }
+    }
+
+    /// `buf` holds `expected` from `start`, and its 0xee filling everywhere else.
+    fn assert_masked_at(buf: &[u8], start: usize, expected: &[u8], what: &str) {
+        let end = start + expected.len();
+        assert_eq!(
+            &buf[start..end],
+            expected,
+            "{what}: len {} start {start}",
+            expected.len()
+        );
+        assert!(
+            buf[..start].iter().chain(&buf[end..]).all(|&b| b == 0xee),
+            "{what}: outside"
+        );
     }
 }
