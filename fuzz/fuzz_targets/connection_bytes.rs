@@ -2,10 +2,12 @@
 //! Byte 0 picks the role, byte 1 the configuration; then each chunk is a length byte and data.
 //! The same input is also fed whole: both must produce the same events. Control bits also make
 //! a chunk go in through `payload_buffer` (direct reads) when one is offered, or be read the
-//! way ws-driver reads (direct when offered, otherwise within `read_limit`), and hand the
-//! connection recycled buffers of stale bytes: none of it may change anything. Drained with
+//! way ws-driver reads (direct when offered, otherwise within `read_limit`, into a plain buffer
+//! or into one the connection may take apart with `handle_read_buf`, as over tokio), and hand
+//! the connection recycled buffers of stale bytes: none of it may change anything. Drained with
 //! `poll` or as ws-driver drains (`poll_io`, then `poll_event`): the same bytes and events.
 #![no_main]
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 use ws_fuzz::{config_from, Checker};
@@ -43,7 +45,16 @@ fn run(role: Role, config: ws_proto::Config, chunks: &[(u8, &[u8])], split: bool
                 let limit = conn.read_limit().unwrap_or(usize::MAX);
                 assert!(limit > 0, "a read limit of zero would stall a driver");
                 let n = chunk.len().min(limit);
-                conn.handle_read(now, &chunk[..n]);
+                if control & 0x10 != 0 {
+                    // As ws-driver reads over tokio: into a buffer the connection may take
+                    // apart (large binary messages become slices of it).
+                    let mut buf = BytesMut::with_capacity(chunk.len());
+                    buf.extend_from_slice(&chunk[..n]);
+                    conn.handle_read_buf(now, &mut buf);
+                    assert!(buf.is_empty(), "handle_read_buf left bytes behind");
+                } else {
+                    conn.handle_read(now, &chunk[..n]);
+                }
                 chunk = &chunk[n..];
             }
         }
@@ -92,4 +103,8 @@ fuzz_target!(|data: &[u8]| {
     let b = run(role, config_from(*knobs), &[(2, &whole)], false);
     assert_eq!(a.events, b.events, "split feeding changed the events");
     assert_eq!(a.wire, b.wire, "split feeding changed the output");
+    // The same bytes in one buffer the connection may take apart (`handle_read_buf`).
+    let c = run(role, config_from(*knobs), &[(0x92, &whole)], false);
+    assert_eq!(b.events, c.events, "handle_read_buf changed the events");
+    assert_eq!(b.wire, c.wire, "handle_read_buf changed the output");
 });

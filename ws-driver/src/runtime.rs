@@ -3,6 +3,7 @@
 //! The adapters implement these for their runtime (tokio's `AsyncRead`/`AsyncWrite` and `Sleep`;
 //! `futures-io` and `async-io`'s `Timer` for smol and async-std); everything else is shared.
 
+use bytes::BytesMut;
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -11,6 +12,30 @@ use std::time::Instant;
 pub trait Transport: Unpin + Send + 'static {
     /// Reads into `buf`; `Ok(0)` is end of stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Whether [`poll_read_buf`](Self::poll_read_buf) reads into a buffer's spare capacity
+    /// without zero-filling it first. The driver then reads into a `BytesMut` it can take apart,
+    /// and large binary messages reach the application as slices of it, not copies.
+    fn reads_into_spare_capacity(&self) -> bool {
+        false
+    }
+    /// Reads at most `limit` bytes, appending them to `buf`; `Ok(0)` is end of stream. The
+    /// default zero-fills the room first and calls [`poll_read`](Self::poll_read).
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Poll<io::Result<usize>> {
+        let start = buf.len();
+        buf.resize(start + limit, 0);
+        let result = self.poll_read(cx, &mut buf[start..]);
+        let n = match result {
+            Poll::Ready(Ok(n)) => n,
+            _ => 0,
+        };
+        buf.truncate(start + n);
+        result
+    }
     /// Writes from `buf`.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
     /// Writes from several buffers in order, in one call where the transport can (`writev`).

@@ -7,6 +7,7 @@
 
 use crate::config::Settings;
 use crate::runtime::{Runtime, Transport};
+use bytes::BytesMut;
 use std::io;
 use std::io::IoSlice;
 use std::num::NonZeroU64;
@@ -43,6 +44,23 @@ thread_local! {
     /// only during one `poll_read` + `handle_read` (the core copies what it keeps), so a buffer
     /// per connection would cost `read_buffer_size` of memory on every idle connection.
     static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The same for transports that read into spare capacity
+    /// ([`Transport::reads_into_spare_capacity`]): large messages are split off it, and it is
+    /// reclaimed whole for the next read once they are dropped.
+    static READ_BYTES: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// Runs `f` with this thread's shared `BytesMut` read buffer (empty, with at least `size` bytes
+/// of capacity), or a temporary one if it is already in use.
+pub(crate) fn with_read_bytes<T>(size: usize, f: impl FnOnce(&mut BytesMut) -> T) -> T {
+    READ_BYTES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.reserve(size);
+            f(&mut buf)
+        }
+        Err(_) => f(&mut BytesMut::with_capacity(size)),
+    })
 }
 
 /// Runs `f` with a read buffer of `size` bytes: this thread's shared one, or a temporary one if
@@ -745,6 +763,18 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 conn.handle_payload_read(now(), n);
             }
             result
+        } else if io.reads_into_spare_capacity() {
+            let size = conn.read_limit().map_or(size, |limit| limit.clamp(1, size));
+            with_read_bytes(size, |buf| {
+                let result = io.poll_read_buf(cx, buf, size);
+                if let Poll::Ready(Ok(n)) = result {
+                    if n > 0 {
+                        conn.handle_read_buf(now(), buf);
+                    }
+                }
+                buf.clear();
+                result
+            })
         } else {
             // Between large frames, only up to the next header: its payload is then read
             // directly too.

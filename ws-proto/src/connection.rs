@@ -28,7 +28,7 @@ use crate::event::{Action, Closed, Compression, Event, Initiator, MessageKind, O
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::{MaskSource, NoMask};
 use crate::output::{OutputQueue, Polled};
-use crate::reader::{Incoming, Reader};
+use crate::reader::{Incoming, Reader, IN_PLACE_FLOOR, IN_PLACE_SHARE};
 use crate::state::{Role, State};
 use crate::transmit::TransmitBuf;
 use crate::utf8::Utf8Validator;
@@ -36,7 +36,7 @@ use crate::{Config, Instant};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Where the connection is in its life; each phase owns the timer that bounds it.
 #[derive(Debug)]
@@ -341,6 +341,45 @@ impl Connection {
             }
         }
         self.decode(now, data);
+    }
+
+    /// Bytes read from the socket into a buffer the connection may take apart: as
+    /// [`handle_read`](Self::handle_read), except that a binary message that arrived whole and
+    /// fills at least a quarter of `data`'s capacity (and at least 4 KiB) is unmasked where it
+    /// lies and handed to the application as a slice of `data`, not copied. Such a message holds
+    /// the buffer's allocation while the application keeps it: at most 4x its size. Everything
+    /// else is copied out as `handle_read` does, so the rest holds only itself.
+    ///
+    /// `data` is left empty. Once the messages split off it are dropped, `BytesMut::reserve`
+    /// reclaims the whole allocation for the next read without allocating; while one is held it
+    /// allocates anew. For drivers that read into spare capacity without zero-filling it (tokio's
+    /// `ReadBuf`); filling a buffer with zeroes before each read would cost what this saves.
+    pub fn handle_read_buf(&mut self, now: Instant, data: &mut BytesMut) {
+        let min = (data.capacity() / IN_PLACE_SHARE).max(IN_PLACE_FLOOR);
+        if data.len() < min {
+            // Too little to hold such a message (small messages, the usual case): the plain path.
+            self.handle_read(now, data);
+            data.clear();
+            return;
+        }
+        if self.is_reading() {
+            if let Phase::Open(keepalive) = &mut self.phase {
+                keepalive.bytes_received(now, self.settings.keepalive_timeout());
+            }
+        }
+        while !data.is_empty() && self.is_reading() {
+            if data.len() >= min {
+                if let Some(item) = self.reader.read_in_place(data, min) {
+                    self.on_incoming(now, item);
+                    continue;
+                }
+            }
+            // Anything else, up to the end of its frame, where the next may be taken in place.
+            let step = self.reader.frame_end_within(data);
+            self.decode(now, &data[..step]);
+            data.advance(step);
+        }
+        data.clear();
     }
 
     /// Decodes `data` and acts on what it completes, until it is used up or reading stops.

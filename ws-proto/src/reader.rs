@@ -18,7 +18,7 @@ use crate::Config;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 /// A complete unit of input for the connection to act on.
 #[derive(Debug)]
@@ -84,6 +84,16 @@ const EAGER_RESERVE: usize = 1 << 20;
 /// Payload still to come of a frame from which a driver may read it into the message buffer
 /// directly ([`Reader::direct_window`]): below it, one copy from the driver's buffer is cheaper.
 const DIRECT_READ_MIN: u64 = 16 * 1024;
+
+/// In [`Reader::read_in_place`], a binary message is split off the driver's buffer when it is at
+/// least this share of the buffer's capacity: a message the application keeps holds the whole
+/// buffer, so this bounds what it holds to 4x its size (64 KiB messages and up with the
+/// adapters' 256 KiB reads). Smaller ones are copied out, so a held message holds only itself.
+pub(crate) const IN_PLACE_SHARE: usize = 4;
+
+/// Below this size a copy costs less than sharing the buffer (reference counts), whatever the
+/// buffer's capacity.
+pub(crate) const IN_PLACE_FLOOR: usize = 4 * 1024;
 
 /// Frames read directly into their message ([`Reader::direct_window`]) are at least this large.
 /// A direct read stops at the frame's end (plus one header), so smaller frames would take a
@@ -307,6 +317,65 @@ impl Reader {
             _ => Incoming::Binary(Bytes::from(payload)),
         };
         Some((end, Ok(Some(item))))
+    }
+
+    /// The common large case without a copy: an unfragmented, uncompressed binary message of at
+    /// least `min` bytes whose frame lies whole at the front of `input`, unmasked where it lies
+    /// and split off as the message. `None` (input untouched) for anything else, which
+    /// [`Self::read`] then takes.
+    pub(crate) fn read_in_place(&mut self, input: &mut BytesMut, min: usize) -> Option<Incoming> {
+        if self.frame.is_some() || self.header_len != 0 || self.message.is_some() {
+            return None;
+        }
+        let (header, header_len) = FrameHeader::parse(input).ok().flatten()?;
+        let masked_right = match self.role {
+            Role::Server => header.mask.is_some(),
+            Role::Client => header.mask.is_none(),
+        };
+        let limit = self.max_frame_size.min(self.max_message_size) as u64;
+        if !header.fin
+            || header.rsv != 0
+            || header.opcode != OpCode::Binary
+            || !masked_right
+            || self.stream_fragments
+            || header.payload_len > limit
+            || header.payload_len < min as u64
+        {
+            return None;
+        }
+        // Within a configured limit, so within usize.
+        let end = header_len.checked_add(header.payload_len as usize)?;
+        if input.len() < end {
+            return None;
+        }
+        let mut payload = input.split_to(end);
+        payload.advance(header_len);
+        if let Some(mask) = header.mask {
+            apply_mask(&mut payload, mask, 0);
+        }
+        self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
+        Some(Incoming::Binary(payload.freeze()))
+    }
+
+    /// How many bytes of `input` (at least one, at most all) take the reader to the end of the
+    /// frame under way, or of the frame `input` starts with: where [`Self::read_in_place`] may
+    /// find the next message. A partial header counts as the header's longest form.
+    pub(crate) fn frame_end_within(&self, input: &[u8]) -> usize {
+        let end = if self.header_len != 0 {
+            MAX_HEADER_LEN - usize::from(self.header_len)
+        } else if let Some(frame) = self.frame.as_ref() {
+            // A frame may be longer than memory; `input` is what is bounded.
+            usize::try_from(frame.header.payload_len - frame.received).unwrap_or(usize::MAX)
+        } else {
+            match FrameHeader::parse(input) {
+                Ok(Some((header, len))) => usize::try_from(header.payload_len)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(len),
+                // An incomplete header, or a bad one (the reader fails on it).
+                _ => input.len(),
+            }
+        };
+        end.clamp(1, input.len().max(1))
     }
 
     /// `payload`, unmasked, in a buffer of its own: a kept one if one fits, else a new one. A

@@ -88,6 +88,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ws_driver::Transport fo
             Poll::Pending => Poll::Pending,
         }
     }
+    /// tokio reads into uninitialized memory (`ReadBuf`), so the driver's read buffer is never
+    /// zero-filled and can be taken apart into messages.
+    fn reads_into_spare_capacity(&self) -> bool {
+        true
+    }
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+        limit: usize,
+    ) -> Poll<io::Result<usize>> {
+        use bytes::BufMut;
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, &mut buf.limit(limit))
+    }
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }

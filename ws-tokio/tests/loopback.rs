@@ -646,3 +646,49 @@ async fn a_batch_of_large_and_small_messages_arrives_whole_and_in_order() {
     }
     ws.close(CloseCode::NORMAL, "").await.unwrap();
 }
+
+#[tokio::test]
+async fn large_messages_the_server_holds_stay_intact_while_it_reads_on() {
+    // Over tokio a large binary message that arrives whole is a slice of the thread's read
+    // buffer, unmasked in place: while one is held, the next read must go into a new buffer.
+    // The server holds every message until all have arrived, then echoes them.
+    let sizes = [
+        70_000usize,
+        65_536,
+        100_000,
+        66_000,
+        250_000,
+        70_001,
+        64_000,
+        80_000,
+    ];
+    let messages: Vec<Message> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| Message::binary((0..len).map(|b| (b * 13 + i) as u8).collect::<Vec<_>>()))
+        .collect();
+    let count = messages.len();
+    let mut config = no_keepalive();
+    config.protocol.deflate = None;
+    let addr = serve(config, move |mut ws| async move {
+        let mut held = Vec::new();
+        while held.len() < count {
+            held.push(ws.next().await.unwrap().unwrap());
+        }
+        for message in held {
+            ws.feed(message).await.unwrap();
+        }
+        ws.flush().await.unwrap();
+        let _ = ws.next().await;
+    })
+    .await;
+    let (mut ws, _) = ws_tokio::connect(&format!("ws://{addr}/")).await.unwrap();
+    for message in &messages {
+        ws.feed(message.clone()).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    for expected in &messages {
+        assert_eq!(&ws.next().await.unwrap().unwrap(), expected);
+    }
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}
