@@ -22,7 +22,11 @@ pub struct Config {
     /// size (256 KiB; larger frames are read straight into their message buffers). With 64 KiB
     /// reads, and 16 KiB frames read one per syscall, an echo of 16 KiB messages cost a fifth
     /// more server CPU. The buffer is shared by every connection polled on the same thread (the
-    /// core copies what it keeps), so it costs nothing per connection.
+    /// core copies what it keeps), so it costs nothing per connection. Over a transport that reads
+    /// into unzeroed memory (tokio), a binary message that arrives whole and fills at least a
+    /// quarter of this size is handed out as a slice of the buffer instead of a copy: while the
+    /// application keeps it, it holds the buffer (at most 4x its size) and the thread reads into
+    /// a new one.
     pub read_buffer_size: usize,
     /// Received messages queued for the application before reading pauses (backpressure
     /// toward a peer that sends faster than the application consumes).

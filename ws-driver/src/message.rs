@@ -9,7 +9,8 @@ use ws_proto::{CloseCode, CloseFrame, Event, Fragment};
 pub enum Message {
     /// A text message, UTF-8 checked.
     Text(String),
-    /// A binary message.
+    /// A binary message. A large one received over tokio may be a slice of the read buffer it
+    /// arrived in (see `Config::read_buffer_size`); `Bytes::copy_from_slice` keeps it compactly.
     Binary(Bytes),
     /// A Ping (received ones are answered automatically unless `auto_pong` is off).
     Ping(Bytes),
