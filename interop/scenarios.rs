@@ -40,7 +40,7 @@ fn describe(message: &Message) -> Option<String> {
         Message::Text(text) => Some(if text.len() > 64 {
             format!("text:{}", text.len())
         } else {
-            text.clone()
+            text.to_string()
         }),
         Message::Binary(data) => Some(format!("binary:{}", data.len())),
         Message::Pong(data) => Some(format!("pong:{}", String::from_utf8_lossy(data))),
@@ -131,7 +131,7 @@ pub async fn serve<S: Transport, R: Runtime>(mut ws: WebSocket<S, R>, path: &str
         "/report" => {
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
-                    received.push(text);
+                    received.push(text.to_string());
                 }
             }
         }

@@ -23,7 +23,7 @@ pub struct Config {
     /// reads, and 16 KiB frames read one per syscall, an echo of 16 KiB messages cost a fifth
     /// more server CPU. The buffer is shared by every connection polled on the same thread (the
     /// core copies what it keeps), so it costs nothing per connection. Over a transport that reads
-    /// into unzeroed memory (tokio), a binary message that arrives whole and fills at least a
+    /// into unzeroed memory (tokio), a message that arrives whole and fills at least a
     /// quarter of this size is handed out as a slice of the buffer instead of a copy: while the
     /// application keeps it, it holds the buffer (at most 4x its size) and the thread reads into
     /// a new one.

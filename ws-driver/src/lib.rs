@@ -37,5 +37,5 @@ pub use ws_proto::deflate::DeflateConfig;
 pub use ws_proto::handshake::Accept;
 pub use ws_proto::{
     CloseCode, CloseFrame, Closed, Compression, Initiator, MessageKind, Outcome, PreparedMessage,
-    Role, State,
+    Role, State, Utf8Bytes,
 };

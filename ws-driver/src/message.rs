@@ -1,14 +1,16 @@
 //! The application-level message, as tokio-tungstenite users know it.
 
 use bytes::Bytes;
-use ws_proto::{CloseCode, CloseFrame, Event, Fragment};
+use ws_proto::{CloseCode, CloseFrame, Event, Fragment, Utf8Bytes};
 
 /// A WebSocket message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Message {
-    /// A text message, UTF-8 checked.
-    Text(String),
+    /// A text message, UTF-8 checked: a `str` in shared bytes ([`Utf8Bytes`], as
+    /// tokio-tungstenite's since 0.26), so a large one received over tokio is a slice of the read
+    /// buffer like a binary one, and echoing it back copies nothing.
+    Text(Utf8Bytes),
     /// A binary message. A large one received over tokio may be a slice of the read buffer it
     /// arrived in (see `Config::read_buffer_size`); `Bytes::copy_from_slice` keeps it compactly.
     Binary(Bytes),
@@ -29,7 +31,7 @@ pub enum Message {
 
 impl Message {
     /// A text message.
-    pub fn text(text: impl Into<String>) -> Message {
+    pub fn text(text: impl Into<Utf8Bytes>) -> Message {
         Message::Text(text.into())
     }
 
@@ -68,6 +70,12 @@ impl Message {
 
 impl From<String> for Message {
     fn from(text: String) -> Message {
+        Message::Text(text.into())
+    }
+}
+
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Message {
         Message::Text(text)
     }
 }

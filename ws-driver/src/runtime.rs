@@ -14,7 +14,7 @@ pub trait Transport: Unpin + Send + 'static {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
     /// Whether [`poll_read_buf`](Self::poll_read_buf) reads into a buffer's spare capacity
     /// without zero-filling it first. The driver then reads into a `BytesMut` it can take apart,
-    /// and large binary messages reach the application as slices of it, not copies.
+    /// and large messages reach the application as slices of it, not copies.
     fn reads_into_spare_capacity(&self) -> bool {
         false
     }

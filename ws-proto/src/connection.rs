@@ -30,11 +30,11 @@ use crate::mask::{MaskSource, NoMask};
 use crate::output::{OutputQueue, Polled};
 use crate::reader::{Incoming, Reader, IN_PLACE_FLOOR, IN_PLACE_SHARE};
 use crate::state::{Role, State};
+use crate::text::Utf8Bytes;
 use crate::transmit::TransmitBuf;
 use crate::utf8::Utf8Validator;
 use crate::{Config, Instant};
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -344,9 +344,10 @@ impl Connection {
     }
 
     /// Bytes read from the socket into a buffer the connection may take apart: as
-    /// [`handle_read`](Self::handle_read), except that a binary message that arrived whole and
-    /// fills at least a quarter of `data`'s capacity (and at least 4 KiB) is unmasked where it
-    /// lies and handed to the application as a slice of `data`, not copied. Such a message holds
+    /// [`handle_read`](Self::handle_read), except that a text or binary message that arrived
+    /// whole and fills at least a quarter of `data`'s capacity (and at least 4 KiB) is unmasked
+    /// (text checked) where it lies and handed to the application as a slice of `data`, not
+    /// copied. Such a message holds
     /// the buffer's allocation while the application keeps it: at most 4x its size. Everything
     /// else is copied out as `handle_read` does, so the rest holds only itself.
     ///
@@ -369,9 +370,16 @@ impl Connection {
         }
         while !data.is_empty() && self.is_reading() {
             if data.len() >= min {
-                if let Some(item) = self.reader.read_in_place(data, min) {
-                    self.on_incoming(now, item);
-                    continue;
+                match self.reader.read_in_place(data, min) {
+                    Some(Ok(item)) => {
+                        self.on_incoming(now, item);
+                        continue;
+                    }
+                    Some(Err(error)) => {
+                        self.defer_failure(now, error);
+                        continue;
+                    }
+                    None => {}
                 }
             }
             // Anything else, up to the end of its frame, where the next may be taken in place.
@@ -539,14 +547,14 @@ impl Connection {
         self.send_message_owned(OpCode::Binary, data, compression)
     }
 
-    /// Sends a whole text message the application hands over; like
-    /// [`send_binary_owned`](Self::send_binary_owned).
+    /// Sends a whole text message the application hands over (a `String`, a received
+    /// message's [`Utf8Bytes`]); like [`send_binary_owned`](Self::send_binary_owned).
     pub fn send_text_owned(
         &mut self,
-        text: String,
+        text: impl Into<Utf8Bytes>,
         compression: Compression,
     ) -> Result<(), CommandError> {
-        self.send_message_owned(OpCode::Text, Bytes::from(text.into_bytes()), compression)
+        self.send_message_owned(OpCode::Text, text.into().into_bytes(), compression)
     }
 
     /// Sends one fragment of a message; the first fragment's `kind` starts the message, `fin`

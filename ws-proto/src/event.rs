@@ -3,6 +3,7 @@
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::ProtocolError;
+use crate::text::Utf8Bytes;
 use alloc::string::String;
 use bytes::Bytes;
 
@@ -30,7 +31,7 @@ pub enum Action {
 #[non_exhaustive]
 pub enum Event {
     /// A whole text message, validated as UTF-8.
-    Text(String),
+    Text(Utf8Bytes),
     /// A whole binary message.
     Binary(Bytes),
     /// One data frame of a message, in fragment-streaming mode

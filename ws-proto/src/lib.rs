@@ -54,8 +54,8 @@
 #![no_std]
 // Denied, not forbidden: two small modules are allowed `unsafe`, each for one kind of call that
 // a benchmark showed worth it: `mask_simd` (AVX-512/AVX2 builds of a safe loop, after run-time
-// detection) and `text` (a `String` from bytes checked just before: by simdutf8, or under 64
-// bytes found to be ASCII); see their docs.
+// detection) and `text` (`Utf8Bytes` read as a `str`: every constructor checks the bytes, by
+// simdutf8, or under 64 bytes for ASCII first); see their docs.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -102,4 +102,5 @@ pub use instant::Instant;
 pub use mask::{FixedMask, MaskSource};
 pub use prepared::PreparedMessage;
 pub use state::{Role, State};
+pub use text::Utf8Bytes;
 pub use transmit::{Transmit, TransmitBuf};

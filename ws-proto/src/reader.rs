@@ -12,18 +12,17 @@ use crate::event::{Fragment, MessageKind};
 use crate::frame::{FrameHeader, HeaderError, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, copy_masked, extend_masked};
 use crate::state::Role;
-use crate::text::string_from_utf8;
+use crate::text::Utf8Bytes;
 use crate::utf8::Utf8Validator;
 use crate::Config;
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// A complete unit of input for the connection to act on.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    Text(String),
+    Text(Utf8Bytes),
     Binary(Bytes),
     Fragment(Fragment),
     Ping(Bytes),
@@ -85,7 +84,7 @@ const EAGER_RESERVE: usize = 1 << 20;
 /// directly ([`Reader::direct_window`]): below it, one copy from the driver's buffer is cheaper.
 const DIRECT_READ_MIN: u64 = 16 * 1024;
 
-/// In [`Reader::read_in_place`], a binary message is split off the driver's buffer when it is at
+/// In [`Reader::read_in_place`], a message is split off the driver's buffer when it is at
 /// least this share of the buffer's capacity: a message the application keeps holds the whole
 /// buffer, so this bounds what it holds to 4x its size (64 KiB messages and up with the
 /// adapters' 256 KiB reads). Smaller ones are copied out, so a held message holds only itself.
@@ -310,7 +309,7 @@ impl Reader {
         let payload = self.copy_out(input.get(header_len..end)?, header.mask);
         self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
         let item = match header.opcode {
-            OpCode::Text => match string_from_utf8(payload) {
+            OpCode::Text => match Utf8Bytes::from_checked_vec(payload) {
                 Some(text) => Incoming::Text(text),
                 None => return Some((end, Err(ProtocolError::InvalidUtf8))),
             },
@@ -319,11 +318,15 @@ impl Reader {
         Some((end, Ok(Some(item))))
     }
 
-    /// The common large case without a copy: an unfragmented, uncompressed binary message of at
-    /// least `min` bytes whose frame lies whole at the front of `input`, unmasked where it lies
-    /// and split off as the message. `None` (input untouched) for anything else, which
-    /// [`Self::read`] then takes.
-    pub(crate) fn read_in_place(&mut self, input: &mut BytesMut, min: usize) -> Option<Incoming> {
+    /// The common large case without a copy: an unfragmented, uncompressed message of at least
+    /// `min` bytes whose frame lies whole at the front of `input`, unmasked (and text checked)
+    /// where it lies and split off as the message. `None` (input untouched) for anything else,
+    /// which [`Self::read`] then takes.
+    pub(crate) fn read_in_place(
+        &mut self,
+        input: &mut BytesMut,
+        min: usize,
+    ) -> Option<Result<Incoming, ProtocolError>> {
         if self.frame.is_some() || self.header_len != 0 || self.message.is_some() {
             return None;
         }
@@ -335,7 +338,7 @@ impl Reader {
         let limit = self.max_frame_size.min(self.max_message_size) as u64;
         if !header.fin
             || header.rsv != 0
-            || header.opcode != OpCode::Binary
+            || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
             || !masked_right
             || self.stream_fragments
             || header.payload_len > limit
@@ -354,7 +357,13 @@ impl Reader {
             apply_mask(&mut payload, mask, 0);
         }
         self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
-        Some(Incoming::Binary(payload.freeze()))
+        let payload = payload.freeze();
+        Some(match header.opcode {
+            OpCode::Text => Utf8Bytes::try_from(payload)
+                .map(Incoming::Text)
+                .map_err(|_| ProtocolError::InvalidUtf8),
+            _ => Ok(Incoming::Binary(payload)),
+        })
     }
 
     /// How many bytes of `input` (at least one, at most all) take the reader to the end of the
@@ -952,9 +961,9 @@ impl Reader {
         };
         Ok(Some(match message.kind {
             MessageKind::Binary => Incoming::Binary(Bytes::from(message.buf)),
-            MessageKind::Text => {
-                Incoming::Text(string_from_utf8(message.buf).ok_or(ProtocolError::InvalidUtf8)?)
-            }
+            MessageKind::Text => Incoming::Text(
+                Utf8Bytes::from_checked_vec(message.buf).ok_or(ProtocolError::InvalidUtf8)?,
+            ),
         }))
     }
 }

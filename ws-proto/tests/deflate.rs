@@ -82,12 +82,16 @@ fn every_parameter_combination_round_trips_both_ways() {
                     }
                     p.client.conn.close(p.now, CloseCode::NORMAL, "").unwrap();
                     p.run_to_end();
-                    let mut expected: Vec<Event> =
-                        messages.iter().map(|m| Event::Text(m.clone())).collect();
+                    let mut expected: Vec<Event> = messages
+                        .iter()
+                        .map(|m| Event::Text(m.clone().into()))
+                        .collect();
                     expected.push(Event::Binary(binary.clone()));
                     expected.push(Event::Text("short".into()));
                     expected.push(Event::Binary(Bytes::new()));
-                    expected.push(Event::Text(format!("{}{}", messages[0], messages[1])));
+                    expected.push(Event::Text(
+                        format!("{}{}", messages[0], messages[1]).into(),
+                    ));
                     for end in [&p.client, &p.server] {
                         let events = end.events();
                         let brief = |e: &Event| match e {
@@ -173,7 +177,7 @@ fn compressed_input_split_at_every_offset_gives_the_same_result() {
     let trace = feed_split_everywhere(deflate_server, &input, false);
     let events = events_of(&trace);
     for (event, m) in events.iter().zip(&messages) {
-        assert_eq!(*event, Event::Text(m.clone()));
+        assert_eq!(*event, Event::Text(m.clone().into()));
     }
     assert!(closed_of(&trace).was_clean);
 }
@@ -367,7 +371,7 @@ fn handshakes_negotiate_it_when_both_sides_want_it() {
     while client.poll(&mut wire).is_some() {}
     assert!(wire.len() < 2000, "{}", wire.len());
     server.handle_read(Instant::ZERO, &wire);
-    assert_eq!(events_of(&drain(&mut server)), [Event::Text(text)]);
+    assert_eq!(events_of(&drain(&mut server)), [Event::Text(text.into())]);
 
     // Either side without it: no extension, nothing compressed.
     let off = no_keepalive();

@@ -49,7 +49,7 @@ fn whole_messages_of_every_length_form_both_roles() {
         let text = "Hello, κόσμε 𝄞".repeat(20);
         let input = from_peer_of(role, OpCode::Text, true, text.as_bytes());
         let trace = feed_split_everywhere(|| new_conn(role, no_keepalive()), &input, false);
-        assert_eq!(trace, vec![Out::Event(Event::Text(text))]);
+        assert_eq!(trace, vec![Out::Event(Event::Text(text.into()))]);
     }
 }
 
@@ -600,7 +600,7 @@ fn owned_payloads_are_the_same_bytes_and_large_ones_are_not_copied() {
             [
                 Event::Binary(small.clone()),
                 Event::Binary(large.clone()),
-                Event::Text(text.clone()),
+                Event::Text(text.clone().into()),
                 Event::Binary(small.clone())
             ]
         );

@@ -1,7 +1,7 @@
 //! Reading into a buffer the connection may take apart (`Connection::handle_read_buf`, what
-//! ws-driver does over tokio): a large binary message that arrives whole becomes a slice of the
-//! buffer, unmasked where it lies, and everything else comes out exactly as `handle_read` gives
-//! it, whatever the read sizes and buffer capacities, mixed with direct reads.
+//! ws-driver does over tokio): a large message that arrives whole becomes a slice of the buffer,
+//! unmasked (and text checked) where it lies, and everything comes out exactly as `handle_read`
+//! gives it, whatever the read sizes and buffer capacities, mixed with direct reads.
 
 mod common;
 
@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use ws_proto::frame::OpCode;
 use ws_proto::{Config, Connection, Event, Instant, Role};
 
-/// What feeding a wire gave: the trace, and how many binary messages were slices of the read
-/// buffer they arrived in.
+/// What feeding a wire gave: the trace, and how many messages were slices of the read buffer
+/// they arrived in.
 struct Fed {
     trace: Vec<Out>,
     in_place: usize,
@@ -52,10 +52,13 @@ fn feed_buf(mut conn: Connection, wire: &[u8], sizes: &[usize], capacity: usize)
             pos += n;
         }
         for out in drain_into(&mut conn, &mut fed.trace) {
-            if let Out::Event(Event::Binary(data)) = out {
-                if range.contains(&(data.as_ptr() as usize)) {
-                    fed.in_place += 1;
-                }
+            let at = match &out {
+                Out::Event(Event::Binary(data)) => data.as_ptr(),
+                Out::Event(Event::Text(text)) => text.as_ptr(),
+                _ => continue,
+            };
+            if range.contains(&(at as usize)) {
+                fed.in_place += 1;
             }
         }
     }
@@ -137,8 +140,8 @@ fn reading_into_a_buffer_to_take_apart_gives_the_same_trace() {
                             "{role:?} stream {stream} bad {bad_utf8} capacity {capacity} {sizes:?}"
                         );
                         // Reads of 256 KiB into as large a buffer take most of the
-                        // whole-arriving 64-70 KiB binary messages in place (not in streaming
-                        // mode, which delivers frames as fragments).
+                        // whole-arriving 64-70 KiB messages in place (not in streaming mode,
+                        // which delivers frames as fragments).
                         if !stream && capacity == 262_144 && sizes[0] >= capacity {
                             assert!(fed.in_place >= 3, "{capacity} {sizes:?}: {}", fed.in_place);
                         }
@@ -157,29 +160,37 @@ fn reading_into_a_buffer_to_take_apart_gives_the_same_trace() {
 }
 
 #[test]
-fn a_large_whole_binary_message_is_a_slice_of_the_buffer_and_others_are_copies() {
+fn a_large_whole_message_is_a_slice_of_the_buffer_and_smaller_ones_are_copies() {
     let large: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    let long_text = "κόσμε 𝄞 ".repeat(4_500);
     let mut wire = masked(OpCode::Binary, true, &large);
-    wire.extend(masked(OpCode::Binary, true, &large[..60_000]));
-    wire.extend(masked(OpCode::Text, true, &[b'x'; 30_000]));
+    wire.extend(masked(OpCode::Binary, true, &large[..20_000]));
+    wire.extend(masked(OpCode::Text, true, &[b'x'; 2_000]));
     wire.extend(masked(OpCode::Binary, true, &large[..65_536]));
+    wire.extend(masked(OpCode::Text, true, long_text.as_bytes()));
     let mut conn = new_conn(Role::Server, no_keepalive());
     let mut buf = BytesMut::with_capacity(262_144);
+    assert!(wire.len() <= 262_144);
     buf.extend_from_slice(&wire);
     let start = buf.as_ptr() as usize;
     let within = |p: *const u8| (start..start + 262_144).contains(&(p as usize));
     conn.handle_read_buf(Instant::ZERO, &mut buf);
     let events = events_of(&drain(&mut conn));
-    let [Event::Binary(first), Event::Binary(second), Event::Text(text), Event::Binary(fourth)] =
+    let [Event::Binary(first), Event::Binary(second), Event::Text(text), Event::Binary(fourth), Event::Text(fifth)] =
         &events[..]
     else {
         panic!("{events:?}")
     };
     assert_eq!(first[..], large[..], "unmasked in place");
     assert_eq!(fourth[..], large[..65_536]);
-    assert!(within(first.as_ptr()) && within(fourth.as_ptr()), "slices");
+    assert_eq!(*fifth, long_text, "unmasked and checked in place");
+    assert!(
+        within(first.as_ptr()) && within(fourth.as_ptr()) && within(fifth.as_ptr()),
+        "slices"
+    );
     // Under a quarter of the buffer's capacity, or text: copied, holding only themselves.
-    assert_eq!(second[..], large[..60_000]);
+    assert_eq!(second[..], large[..20_000]);
+    assert_eq!(*text, "x".repeat(2_000));
     assert!(!within(second.as_ptr()) && !within(text.as_ptr()), "copies");
     assert!(buf.is_empty());
 

@@ -31,7 +31,7 @@ fn client_initiated_close_is_clean_and_takes_no_time() {
         assert_eq!(p.now, Instant::ZERO, "no timer needed to finish");
         let server_events = p.server.events();
         for (i, event) in server_events.iter().take(50).enumerate() {
-            assert_eq!(*event, Event::Text(format!("message {i}")));
+            assert_eq!(*event, Event::Text(format!("message {i}").into()));
         }
         assert!(matches!(server_events[50], Event::CloseReceived(_)));
         let (c, s) = (p.client.closed(), p.server.closed());

@@ -69,7 +69,7 @@ fn chunked<'a>(data: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
 
 fn expected_event(msg: &Msg) -> Event {
     match msg.kind {
-        MessageKind::Text => Event::Text(String::from_utf8(msg.data.clone()).unwrap()),
+        MessageKind::Text => Event::Text(String::from_utf8(msg.data.clone()).unwrap().into()),
         MessageKind::Binary => Event::Binary(Bytes::from(msg.data.clone())),
     }
 }

@@ -55,7 +55,7 @@ fn text_is_recycled_as_binary_is() {
         &mut conn,
         &[&masked(OpCode::Text, true, "κόσμε?".as_bytes())],
     );
-    assert_eq!(events, vec![Event::Text("κόσμε?".to_string())]);
+    assert_eq!(events, vec![Event::Text("κόσμε?".into())]);
     assert_eq!(conn.recycled_capacity(), 0);
 }
 

@@ -62,7 +62,7 @@ pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, AsyncIo, CloseCode, CloseFrame, Closed, Compression, Config, Decision,
     DeflateConfig, Error, FuturesIo, Initiator, Message, MessageKind, Monitor, Outcome,
-    PreparedMessage, Role, ShutdownReport, Snapshot, State,
+    PreparedMessage, Role, ShutdownReport, Snapshot, State, Utf8Bytes,
 };
 pub use ws_proto;
 

@@ -39,7 +39,7 @@ pub use stream::MaybeTlsStream;
 pub use ws_driver::{
     fragment, Accept, CloseCode, CloseFrame, Closed, Compression, Config, Decision, DeflateConfig,
     Error, Initiator, Message, MessageKind, Monitor, Outcome, PreparedMessage, Role,
-    ShutdownReport, Snapshot, State,
+    ShutdownReport, Snapshot, State, Utf8Bytes,
 };
 pub use ws_proto;
 

@@ -539,7 +539,7 @@ async fn permessage_deflate_is_negotiated_by_default_and_can_be_declined() {
     ws.send(Message::text(text.clone())).await.unwrap();
     assert_eq!(
         ws.next().await.unwrap().unwrap(),
-        Message::Text(text.clone())
+        Message::text(text.clone())
     );
     let noise: Vec<u8> = (0..50_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -562,7 +562,7 @@ async fn permessage_deflate_is_negotiated_by_default_and_can_be_declined() {
     assert!(response.headers().get("sec-websocket-extensions").is_none());
     assert!(!ws.is_compressing());
     ws.send(Message::text(text.clone())).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text(text));
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
 }
 
 #[tokio::test]

@@ -566,7 +566,7 @@ impl BurstMessage for ws_tokio::Message {
         }
     }
     fn new_text(text: String) -> Self {
-        ws_tokio::Message::Text(text)
+        ws_tokio::Message::Text(text.into())
     }
     fn new_binary(data: Bytes) -> Self {
         ws_tokio::Message::Binary(data)
