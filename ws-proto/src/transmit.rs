@@ -218,7 +218,14 @@ impl Transmit {
             {
                 // Only the sole owner gets the memory back; otherwise this drops a reference.
                 if let Ok(bytes) = bytes.try_into_mut() {
-                    self.reusable.push(Vec::from(bytes));
+                    let buf = Vec::from(bytes);
+                    // Not a message that was a slice of a larger read buffer (a driver's
+                    // `Connection::handle_read_buf`): the whole buffer would be kept to receive
+                    // messages a quarter its size (64 KiB text echo: peak RSS 39-62 MB against
+                    // 22-28 MB). Freed instead.
+                    if buf.capacity() / 2 <= buf.len() {
+                        self.reusable.push(buf);
+                    }
                 }
             }
             _ => {}
@@ -265,6 +272,7 @@ impl TransmitBuf for Transmit {
 mod tests {
     use super::*;
     use alloc::vec;
+    use bytes::BytesMut;
 
     fn collect(t: &Transmit) -> Vec<u8> {
         t.chunks().flatten().copied().collect()
@@ -400,6 +408,27 @@ mod tests {
         assert!(t.take_reusable().is_some());
         t.shrink(0);
         assert!(t.take_reusable().is_none(), "idle: freed");
+    }
+
+    #[test]
+    fn a_written_slice_of_a_much_larger_buffer_is_freed_not_offered() {
+        // As `Connection::handle_read_buf` hands out a large message: a slice of a read buffer
+        // four times its size, the rest of which was taken by messages dropped since.
+        let mut read = BytesMut::with_capacity(256 * 1024);
+        read.resize(256 * 1024, 5);
+        let message = read.split_to(64 * 1024).freeze();
+        drop(read);
+        let mut t = Transmit::new();
+        t.put_shared(message);
+        t.advance(64 * 1024);
+        assert!(
+            t.take_reusable().is_none(),
+            "256 KiB kept for 64 KiB messages"
+        );
+        // A message in a buffer of its own size is offered, as before.
+        t.put_shared(Bytes::from(vec![6u8; 64 * 1024]));
+        t.advance(64 * 1024);
+        assert!(t.take_reusable().is_some());
     }
 
     #[test]
