@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use ws_proto::frame::OpCode;
-use ws_proto::{Config, Connection, Event, Instant, Role};
+use ws_proto::{Connection, Event, Instant, Role};
 
 /// Feeds `wire` as a driver that uses direct reads would: whenever the connection offers a
 /// payload buffer, it "reads" at most the next size there; otherwise it hands the next size of
@@ -77,12 +77,6 @@ fn feed(
     (trace, direct, i)
 }
 
-fn config(stream: bool) -> Config {
-    let mut config = no_keepalive();
-    config.stream_fragments = stream;
-    config
-}
-
 /// Large frames of every kind: binary, text (multi-byte characters cut anywhere), fragmented
 /// with pings between, and a bad text message whose error lies deep inside a large frame.
 fn wire_for(role: Role, bad_utf8: bool) -> Vec<u8> {
@@ -117,7 +111,7 @@ fn large_frames_read_directly_give_the_same_trace() {
             for bad_utf8 in [false, true] {
                 let wire = wire_for(role, bad_utf8);
                 let (expected, _) =
-                    feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+                    feed_direct(new_conn(role, streaming(stream)), &wire, &[wire.len()]);
                 // `feed_direct` with one read of everything never reads directly: the reference.
                 for sizes in [
                     &[1usize][..],
@@ -126,7 +120,8 @@ fn large_frames_read_directly_give_the_same_trace() {
                     &[1 << 20],
                     &[100, 30_000],
                 ] {
-                    let (got, direct) = feed_direct(new_conn(role, config(stream)), &wire, sizes);
+                    let (got, direct) =
+                        feed_direct(new_conn(role, streaming(stream)), &wire, sizes);
                     assert!(
                         got == expected,
                         "{role:?} stream {stream} bad {bad_utf8} {sizes:?}"
@@ -149,9 +144,10 @@ fn reads_within_read_limit_give_the_same_trace_and_take_large_payloads_directly(
     for role in [Role::Server, Role::Client] {
         for stream in [false, true] {
             let wire = wire_for(role, true);
-            let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+            let (expected, _) =
+                feed_direct(new_conn(role, streaming(stream)), &wire, &[wire.len()]);
             for sizes in [&[1usize][..], &[7, 4096, 3], &[65_536], &[100, 30_000]] {
-                let (got, _) = feed_limited(new_conn(role, config(stream)), &wire, sizes);
+                let (got, _) = feed_limited(new_conn(role, streaming(stream)), &wire, sizes);
                 assert!(got == expected, "{role:?} {stream} {sizes:?}");
             }
         }
@@ -323,10 +319,11 @@ fn recycled_buffers_of_stale_bytes_change_nothing() {
     for role in [Role::Server, Role::Client] {
         for stream in [false, true] {
             let wire = wire_for(role, true);
-            let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
+            let (expected, _) =
+                feed_direct(new_conn(role, streaming(stream)), &wire, &[wire.len()]);
             for recycle in [&[1usize << 20][..], &[16_384, 300_000, 0], &[5_000_000]] {
                 for sizes in [&[1usize][..], &[7, 4096, 3], &[65_536], &[100, 30_000]] {
-                    let conn = new_conn(role, config(stream));
+                    let conn = new_conn(role, streaming(stream));
                     let (got, _) = feed_direct_recycling(conn, &wire, sizes, recycle);
                     assert!(got == expected, "{role:?} {stream} {recycle:?} {sizes:?}");
                 }
@@ -347,14 +344,14 @@ proptest! {
     ) {
         let role = if server { Role::Server } else { Role::Client };
         let wire = wire_for(role, bad);
-        let (expected, _) = feed_direct(new_conn(role, config(stream)), &wire, &[wire.len()]);
-        let (got, _) = feed_direct(new_conn(role, config(stream)), &wire, &sizes);
+        let (expected, _) = feed_direct(new_conn(role, streaming(stream)), &wire, &[wire.len()]);
+        let (got, _) = feed_direct(new_conn(role, streaming(stream)), &wire, &sizes);
         prop_assert!(got == expected);
         let recycle = [sizes[0] * 16, 70_000];
-        let conn = new_conn(role, config(stream));
+        let conn = new_conn(role, streaming(stream));
         let (got, _) = feed_direct_recycling(conn, &wire, &sizes, &recycle);
         prop_assert!(got == expected);
-        let (got, _) = feed_limited(new_conn(role, config(stream)), &wire, &sizes);
+        let (got, _) = feed_limited(new_conn(role, streaming(stream)), &wire, &sizes);
         prop_assert!(got == expected);
     }
 }

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use common::*;
 use proptest::prelude::*;
 use ws_proto::frame::OpCode;
-use ws_proto::{Config, Connection, Event, Instant, Role};
+use ws_proto::{Connection, Event, Instant, Role};
 
 /// What feeding a wire gave: the trace, and how many messages were slices of the read buffer
 /// they arrived in.
@@ -77,12 +77,6 @@ fn feed_whole(mut conn: Connection, wire: &[u8]) -> Vec<Out> {
     trace
 }
 
-fn config(stream: bool) -> Config {
-    let mut config = no_keepalive();
-    config.stream_fragments = stream;
-    config
-}
-
 /// Frames of every kind and size around the in-place thresholds: large and small binary, large
 /// text, a fragmented message with a ping inside, frames past the direct-read size, and a bad
 /// text message after them all.
@@ -124,7 +118,7 @@ fn reading_into_a_buffer_to_take_apart_gives_the_same_trace() {
         for stream in [false, true] {
             for bad_utf8 in [false, true] {
                 let wire = wire_for(role, bad_utf8);
-                let expected = feed_whole(new_conn(role, config(stream)), &wire);
+                let expected = feed_whole(new_conn(role, streaming(stream)), &wire);
                 for capacity in [1, 4096, 65_536, 262_144, 1 << 20] {
                     for sizes in [
                         &[1usize][..],
@@ -134,7 +128,13 @@ fn reading_into_a_buffer_to_take_apart_gives_the_same_trace() {
                         &[1 << 20],
                         &[100, 30_000, 200_000],
                     ] {
-                        let fed = feed_buf(new_conn(role, config(stream)), &wire, sizes, capacity);
+                        if sizes == [1] && capacity != 262_144 {
+                            // Byte by byte nothing fits whole, whatever the capacity: once is
+                            // enough (and the slowest feed of all).
+                            continue;
+                        }
+                        let fed =
+                            feed_buf(new_conn(role, streaming(stream)), &wire, sizes, capacity);
                         assert!(
                             fed.trace == expected,
                             "{role:?} stream {stream} bad {bad_utf8} capacity {capacity} {sizes:?}"
@@ -275,8 +275,8 @@ proptest! {
     ) {
         let role = if client { Role::Client } else { Role::Server };
         let wire = wire_for(role, bad);
-        let expected = feed_whole(new_conn(role, config(stream)), &wire);
-        let fed = feed_buf(new_conn(role, config(stream)), &wire, &sizes, capacity);
+        let expected = feed_whole(new_conn(role, streaming(stream)), &wire);
+        let fed = feed_buf(new_conn(role, streaming(stream)), &wire, &sizes, capacity);
         prop_assert!(fed.trace == expected);
     }
 }

@@ -64,6 +64,13 @@ pub fn no_keepalive() -> Config {
     c
 }
 
+/// `no_keepalive`, delivering data frames as fragments when `stream` (`stream_fragments`).
+pub fn streaming(stream: bool) -> Config {
+    let mut config = no_keepalive();
+    config.stream_fragments = stream;
+    config
+}
+
 /// One entry of an output trace; consecutive transmits are coalesced so traces compare equal
 /// however the input was split.
 #[derive(Clone, Debug, PartialEq)]
