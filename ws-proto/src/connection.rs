@@ -347,9 +347,9 @@ impl Connection {
     /// [`handle_read`](Self::handle_read), except that a text or binary message that arrived
     /// whole and fills at least a quarter of `data`'s capacity (and at least 4 KiB) is unmasked
     /// (text checked) where it lies and handed to the application as a slice of `data`, not
-    /// copied. Such a message holds
-    /// the buffer's allocation while the application keeps it: at most 4x its size. Everything
-    /// else is copied out as `handle_read` does, so the rest holds only itself.
+    /// copied. Such a message holds the buffer's allocation while the application keeps it: at
+    /// most 4x its size. Everything else is copied out as `handle_read` does, so the rest holds
+    /// only itself.
     ///
     /// `data` is left empty. Once the messages split off it are dropped, `BytesMut::reserve`
     /// reclaims the whole allocation for the next read without allocating; while one is held it
