@@ -763,31 +763,32 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                 conn.handle_payload_read(now(), n);
             }
             result
-        } else if io.reads_into_spare_capacity() {
-            let size = conn.read_limit().map_or(size, |limit| limit.clamp(1, size));
-            with_read_bytes(size, |buf| {
-                let result = io.poll_read_buf(cx, buf, size);
-                if let Poll::Ready(Ok(n)) = result {
-                    if n > 0 {
-                        conn.handle_read_buf(now(), buf);
-                    }
-                }
-                buf.clear();
-                result
-            })
         } else {
             // Between large frames, only up to the next header: its payload is then read
             // directly too.
             let size = conn.read_limit().map_or(size, |limit| limit.clamp(1, size));
-            with_read_buf(size, |buf| {
-                let result = io.poll_read(cx, buf);
-                if let Poll::Ready(Ok(n)) = result {
-                    if n > 0 {
-                        conn.handle_read(now(), &buf[..n]);
+            if io.reads_into_spare_capacity() {
+                with_read_bytes(size, |buf| {
+                    let result = io.poll_read_buf(cx, buf, size);
+                    if let Poll::Ready(Ok(n)) = result {
+                        if n > 0 {
+                            conn.handle_read_buf(now(), buf);
+                        }
                     }
-                }
-                result
-            })
+                    buf.clear();
+                    result
+                })
+            } else {
+                with_read_buf(size, |buf| {
+                    let result = io.poll_read(cx, buf);
+                    if let Poll::Ready(Ok(n)) = result {
+                        if n > 0 {
+                            conn.handle_read(now(), &buf[..n]);
+                        }
+                    }
+                    result
+                })
+            }
         };
         match result {
             Poll::Ready(Ok(0)) => {

@@ -336,9 +336,7 @@ impl Connection {
     /// Bytes read from the socket.
     pub fn handle_read(&mut self, now: Instant, data: &[u8]) {
         if !data.is_empty() && self.is_reading() {
-            if let Phase::Open(keepalive) = &mut self.phase {
-                keepalive.bytes_received(now, self.settings.keepalive_timeout());
-            }
+            self.bytes_arrived(now);
         }
         self.decode(now, data);
     }
@@ -364,9 +362,7 @@ impl Connection {
             return;
         }
         if self.is_reading() {
-            if let Phase::Open(keepalive) = &mut self.phase {
-                keepalive.bytes_received(now, self.settings.keepalive_timeout());
-            }
+            self.bytes_arrived(now);
         }
         while !data.is_empty() && self.is_reading() {
             if data.len() >= min {
@@ -388,6 +384,13 @@ impl Connection {
             data.advance(step);
         }
         data.clear();
+    }
+
+    /// Bytes arrived while reading: the keepalive's idle clock starts over.
+    fn bytes_arrived(&mut self, now: Instant) {
+        if let Phase::Open(keepalive) = &mut self.phase {
+            keepalive.bytes_received(now, self.settings.keepalive_timeout());
+        }
     }
 
     /// Decodes `data` and acts on what it completes, until it is used up or reading stops.
@@ -437,9 +440,7 @@ impl Connection {
         if n == 0 || !self.is_reading() {
             return;
         }
-        if let Phase::Open(keepalive) = &mut self.phase {
-            keepalive.bytes_received(now, self.settings.keepalive_timeout());
-        }
+        self.bytes_arrived(now);
         let (result, next_header) = self.reader.direct_commit(n);
         match result {
             Ok(Some(item)) => self.on_incoming(now, item),

@@ -288,6 +288,24 @@ impl Reader {
         &mut self,
         input: &[u8],
     ) -> Option<(usize, Result<Option<Incoming>, ProtocolError>)> {
+        let (header, header_len, end) = self.whole_message_frame(input)?;
+        let payload = self.copy_out(input.get(header_len..end)?, header.mask);
+        self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
+        let item = match header.opcode {
+            OpCode::Text => match Utf8Bytes::from_checked_vec(payload) {
+                Some(text) => Incoming::Text(text),
+                None => return Some((end, Err(ProtocolError::InvalidUtf8))),
+            },
+            _ => Incoming::Binary(Bytes::from(payload)),
+        };
+        Some((end, Ok(Some(item))))
+    }
+
+    /// The header at the front of `input` if it starts a whole message the fast paths take: an
+    /// unfragmented, uncompressed text or binary frame, masked as the role requires, within
+    /// the limits. With its length and where the frame ends (which may lie past `input`).
+    #[inline]
+    fn whole_message_frame(&self, input: &[u8]) -> Option<(FrameHeader, usize, usize)> {
         let (header, header_len) = FrameHeader::parse(input).ok().flatten()?;
         let masked_right = match self.role {
             Role::Server => header.mask.is_some(),
@@ -306,16 +324,7 @@ impl Reader {
         }
         // Within a configured limit, so within usize.
         let end = header_len.checked_add(header.payload_len as usize)?;
-        let payload = self.copy_out(input.get(header_len..end)?, header.mask);
-        self.large_frames = header.payload_len >= DIRECT_FRAME_MIN;
-        let item = match header.opcode {
-            OpCode::Text => match Utf8Bytes::from_checked_vec(payload) {
-                Some(text) => Incoming::Text(text),
-                None => return Some((end, Err(ProtocolError::InvalidUtf8))),
-            },
-            _ => Incoming::Binary(Bytes::from(payload)),
-        };
-        Some((end, Ok(Some(item))))
+        Some((header, header_len, end))
     }
 
     /// The common large case without a copy: an unfragmented, uncompressed message of at least
@@ -330,25 +339,8 @@ impl Reader {
         if self.frame.is_some() || self.header_len != 0 || self.message.is_some() {
             return None;
         }
-        let (header, header_len) = FrameHeader::parse(input).ok().flatten()?;
-        let masked_right = match self.role {
-            Role::Server => header.mask.is_some(),
-            Role::Client => header.mask.is_none(),
-        };
-        let limit = self.max_frame_size.min(self.max_message_size) as u64;
-        if !header.fin
-            || header.rsv != 0
-            || !matches!(header.opcode, OpCode::Text | OpCode::Binary)
-            || !masked_right
-            || self.stream_fragments
-            || header.payload_len > limit
-            || header.payload_len < min as u64
-        {
-            return None;
-        }
-        // Within a configured limit, so within usize.
-        let end = header_len.checked_add(header.payload_len as usize)?;
-        if input.len() < end {
+        let (header, header_len, end) = self.whole_message_frame(input)?;
+        if header.payload_len < min as u64 || input.len() < end {
             return None;
         }
         let mut payload = input.split_to(end);
