@@ -758,7 +758,7 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             direct = true;
             // In the middle of a large frame: read straight into the message, as much of the
             // frame as the socket has.
-            let result = io.poll_read(cx, payload);
+            let result = io.poll_read_direct(cx, payload);
             if let Poll::Ready(Ok(n)) = result {
                 conn.handle_payload_read(now(), n);
             }

@@ -26,6 +26,7 @@
 
 mod stream;
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -88,6 +89,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ws_driver::Transport fo
             Poll::Pending => Poll::Pending,
         }
     }
+    /// On a plain TCP socket (`TcpStream`, or [`MaybeTlsStream::Plain`]), reads again after a
+    /// short read and waits for the reactor only once the socket reports it is empty, as
+    /// async-io (smol, async-std) reads. tokio's `poll_read` instead takes a short read to mean
+    /// the socket is empty and waits for the next readiness event, though a large frame keeps
+    /// arriving while its first part is read. Reading on measured, 1 MiB echo with 10
+    /// connections: server CPU per message median 304 us against 377 (12 runs each), paired
+    /// 0.88 / 0.94 (binary / text, 15 pairs), server + load generator unchanged (the server
+    /// sleeps between messages instead of finding each one queued, and the load generator's
+    /// sends are delivered in its own time). Costs one `EAGAIN` read per drained socket, which
+    /// only large frames pay: smaller reads go through `poll_read_buf`, unchanged.
+    fn poll_read_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match plain_tcp(&self.0) {
+            Some(tcp) => poll_read_until_empty(tcp, cx, buf),
+            None => self.poll_read(cx, buf),
+        }
+    }
     /// tokio reads into uninitialized memory (`ReadBuf`), so the driver's read buffer is never
     /// zero-filled and can be taken apart into messages.
     fn reads_into_spare_capacity(&self) -> bool {
@@ -120,6 +141,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ws_driver::Transport fo
     }
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// The TCP socket `stream` is, if it is a plain one: the types `connect` and `accept` hand
+/// out, told apart by type (a comparison the compiler settles per `S`).
+fn plain_tcp<S: 'static>(stream: &S) -> Option<&TcpStream> {
+    let stream = stream as &dyn Any;
+    if stream.is::<TcpStream>() {
+        return stream.downcast_ref::<TcpStream>();
+    }
+    match stream.downcast_ref::<MaybeTlsStream<TcpStream>>()? {
+        MaybeTlsStream::Plain(tcp) => Some(tcp),
+        #[cfg(feature = "rustls")]
+        MaybeTlsStream::Rustls(_) => None,
+    }
+}
+
+/// Reads what `tcp` holds; after a short read the next call reads again rather than wait, and
+/// only a read that finds the socket empty (`WouldBlock`) waits for readiness.
+fn poll_read_until_empty(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    loop {
+        match tcp.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        // `try_read` clears the readiness only on `WouldBlock`; then the loop registers `cx`.
+        match tcp.try_read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
     }
 }
 
@@ -240,4 +296,58 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// to each, wait up to `grace` for their close handshakes, then terminate the rest.
 pub async fn shutdown(monitor: &Monitor, grace: std::time::Duration) -> ShutdownReport {
     ws_driver::graceful_shutdown::<Tokio>(monitor, grace).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    #[cfg(unix)]
+    use std::os::fd::AsFd;
+    use tokio::io::AsyncWriteExt;
+    use ws_driver::Transport;
+
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn the_plain_tcp_socket_is_found_under_the_types_connect_and_accept_hand_out() {
+        let (a, b) = tcp_pair().await;
+        assert!(plain_tcp(&a).is_some());
+        assert!(plain_tcp(&MaybeTlsStream::Plain(b)).is_some());
+        let (duplex, _other) = tokio::io::duplex(64);
+        assert!(plain_tcp(&duplex).is_none());
+    }
+
+    /// tokio's `poll_read` would return `Pending` here: a short read cleared the readiness and
+    /// the reactor has not run since.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn after_a_short_direct_read_bytes_that_arrived_since_are_read_at_once() {
+        let (mut peer, tcp) = tcp_pair().await;
+        // A second handle on the same socket, outside tokio's reactor, to see what it holds.
+        let probe = std::net::TcpStream::from(tcp.as_fd().try_clone_to_owned().unwrap());
+        let mut io = TokioIo(tcp);
+        let mut buf = [0u8; 100];
+        peer.write_all(&[1; 10]).await.unwrap();
+        let n = poll_fn(|cx| io.poll_read_direct(cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(n, 10, "a short read");
+        peer.write_all(&[2; 10]).await.unwrap();
+        while probe.peek(&mut [0; 10]).map_or(true, |n| n < 10) {
+            std::thread::yield_now();
+        }
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match io.poll_read_direct(&mut cx, &mut buf) {
+            Poll::Ready(Ok(n)) => assert_eq!(&buf[..n], &[2; 10]),
+            other => panic!("expected the 10 new bytes, got {other:?}"),
+        }
+        // Now the socket is empty: the read finds out and waits.
+        assert!(io.poll_read_direct(&mut cx, &mut buf).is_pending());
+    }
 }
