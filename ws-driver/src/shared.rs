@@ -797,8 +797,9 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
             }
             Poll::Ready(Ok(n)) => {
                 self.used_since_release = true;
-                // Direct reads of large frames (one per frame, ~1 MiB) do not count: a yield
-                // after each cost ws-smol +76 % server CPU (+12 % with the load's) at 1 MiB.
+                // Direct reads of large frames (256 KiB and up, often one read per frame) do not
+                // count: a yield after each cost ws-smol +76 % server CPU (+12 % with the load's)
+                // at 1 MiB.
                 if !direct && R::READ_TURN.is_some() {
                     self.read_turn = self.read_turn.saturating_add(saturating_u32(n));
                 }

@@ -148,8 +148,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ws_driver::Transport fo
 /// out, told apart by type (a comparison the compiler settles per `S`).
 fn plain_tcp<S: 'static>(stream: &S) -> Option<&TcpStream> {
     let stream = stream as &dyn Any;
-    if stream.is::<TcpStream>() {
-        return stream.downcast_ref::<TcpStream>();
+    if let Some(tcp) = stream.downcast_ref::<TcpStream>() {
+        return Some(tcp);
     }
     match stream.downcast_ref::<MaybeTlsStream<TcpStream>>()? {
         MaybeTlsStream::Plain(tcp) => Some(tcp),
