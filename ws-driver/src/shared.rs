@@ -775,7 +775,6 @@ impl<S: Transport, R: Runtime> Shared<S, R> {
                             conn.handle_read_buf(now(), buf);
                         }
                     }
-                    buf.clear();
                     result
                 })
             } else {
